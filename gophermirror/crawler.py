@@ -1,0 +1,468 @@
+"""The crawler: walk a hole's menus and bring every item into the store.
+
+Owns: the scope (which links are followed), politeness per host (through
+``politeness.HostGate``, robots.txt, caps.txt), the frontier, retries, and
+the run's report.  One failing item never stops the crawl: it is recorded
+with its URL and the walk goes on.  Must not touch: how bytes become files
+(the store's) or gophermaps (the export layer's, reached through the
+``on_menu`` hook).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+import trio
+
+from . import client
+from .errors import (
+    BadMenuLine,
+    ConnectionReset,
+    ConnectError,
+    GopherError,
+    GopherTimeout,
+)
+from .frontier import Frontier, Task
+from .politeness import Caps, HostGate, Robots, parse_caps, parse_robots
+from .protocol import (
+    MENU,
+    NON_FETCHABLE_TYPES,
+    GopherURL,
+    MenuItem,
+    check_link,
+    parse_menu,
+)
+from .store import Entry, Store
+
+
+@attrs.frozen
+class CrawlSettings:
+    """What to mirror and how politely."""
+
+    depth: int | None = None
+    """Menu levels followed below a start menu (0: the start menu and its documents)."""
+    include: tuple[str, ...] = ()
+    """Regular expressions (on the selector, latin-1 text); if any, one must match."""
+    exclude: tuple[str, ...] = ()
+    """Regular expressions that keep a selector out."""
+    follow_hosts: bool = False
+    """Follow links to other hosts (and ports)."""
+    concurrency: int = 2
+    """Connections at once to one host."""
+    delay: float = 0.2
+    """Least seconds between two request starts to one host."""
+    global_concurrency: int = 16
+    """Connections at once in all."""
+    limits: client.Limits = client.DEFAULT_LIMITS
+    """Timeouts and size cap per request."""
+    robots: bool = True
+    """Honour robots.txt."""
+    refresh: bool = False
+    """Download stored items again."""
+    refresh_older_than: float | None = None
+    """Download stored items fetched longer ago than this many seconds."""
+    retries: int = 1
+    """Extra tries after a network error."""
+    max_items: int = 1_000_000
+    """Stop queueing after this many URLs (a trap guard)."""
+    max_selector: int = 1024
+    """Longest selector followed (a trap guard)."""
+    prune: bool = False
+    """Delete items gone from the origin (default: keep, marked gone)."""
+    commit_every: int = 500
+    """Items per durable batch."""
+    commit_seconds: float = 2.0
+    """Longest time between two durable batches."""
+
+
+@attrs.frozen
+class ItemError:
+    """One item that could not be mirrored."""
+
+    url: str
+    error: str
+    """The error's class name (``ConnectError``, ``ServerError``...)."""
+    message: str
+
+
+@attrs.define(eq=False)
+class CrawlReport:
+    """Counts of a run, filled in as it goes."""
+
+    menus: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    gone: int = 0
+    failed: int = 0
+    skipped_robots: int = 0
+    requests: int = 0
+    bytes: int = 0
+    started: float = attrs.field(factory=time.monotonic)
+    elapsed: float = 0.0
+    truncated: bool = False
+    """The item cap was reached: the mirror is incomplete."""
+    errors: list[ItemError] = attrs.field(factory=list)
+    servers: dict[str, str] = attrs.field(factory=dict)
+    """host:port -> server software, from caps.txt."""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return self.failed == 0
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready summary."""
+        return {
+            "ok": self.ok,
+            "menus": self.menus,
+            "items": {
+                "new": self.new,
+                "changed": self.changed,
+                "unchanged": self.unchanged,
+                "gone": self.gone,
+                "failed": self.failed,
+            },
+            "skipped_robots": self.skipped_robots,
+            "requests": self.requests,
+            "bytes": self.bytes,
+            "seconds": round(self.elapsed, 3),
+            "truncated": self.truncated,
+            "servers": dict(self.servers),
+            "errors": [attrs.asdict(e) for e in self.errors],
+        }
+
+
+MenuHook = Callable[[Store, Entry], None]
+ProgressHook = Callable[[CrawlReport, str, str], None]
+"""Called after each item: (report so far, URL, outcome)."""
+
+
+def _under(selector: bytes, prefix: bytes) -> bool:
+    if prefix in (b"", b"/"):
+        return True
+    if prefix.endswith(b"/"):
+        return selector.startswith(prefix) or selector == prefix[:-1]
+    return selector == prefix or selector.startswith(prefix + b"/")
+
+
+@attrs.define(eq=False)
+class Scope:
+    """Which links a crawl follows.
+
+    By default: the start URL's host and port, menus under the start menu's
+    selector (on a ``/`` boundary), and the documents those menus link to on
+    the same server even outside the prefix (as ``wget -p`` fetches a page's
+    requisites).  Search, telnet, info, error and ``URL:`` links are never
+    fetched; they stay in the mirrored menus.
+    """
+
+    starts: Sequence[GopherURL]
+    settings: CrawlSettings
+    _include: list[re.Pattern[str]] = attrs.field(init=False)
+    _exclude: list[re.Pattern[str]] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._include = [re.compile(p) for p in self.settings.include]
+        self._exclude = [re.compile(p) for p in self.settings.exclude]
+
+    def follows(self, url: GopherURL, depth: int) -> bool:
+        """Whether ``url``, found ``depth`` menu levels down, is fetched."""
+        if url.item_type in NON_FETCHABLE_TYPES or url.selector[:4] in (b"URL:", b"/URL"):
+            return False
+        if len(url.selector) > self.settings.max_selector:
+            return False
+        text = url.selector.decode("latin-1")
+        if self._include and not any(p.search(text) for p in self._include):
+            return False
+        if any(p.search(text) for p in self._exclude):
+            return False
+        is_menu = url.item_type == MENU
+        if is_menu and self.settings.depth is not None and depth > self.settings.depth:
+            return False
+        for start in self.starts:
+            same_server = (url.host, url.port) == (start.host, start.port)
+            if not same_server and not self.settings.follow_hosts:
+                continue
+            if not same_server or not is_menu or _under(url.selector, start.selector):
+                return True
+        return False
+
+
+@attrs.define(eq=False)
+class _HostState:
+    gate: HostGate
+    robots: Robots = Robots()
+    caps: Caps | None = None
+    ready: trio.Event = attrs.field(factory=trio.Event)
+    started: bool = False
+
+
+@attrs.define(eq=False)
+class Crawler:
+    """One run over one store.  Use ``await crawl(...)``."""
+
+    store: Store
+    starts: Sequence[GopherURL]
+    settings: CrawlSettings
+    on_menu: MenuHook | None = None
+    on_progress: ProgressHook | None = None
+    report: CrawlReport = attrs.field(factory=CrawlReport)
+    _scope: Scope = attrs.field(init=False)
+    _frontier: Frontier = attrs.field(init=False)
+    _hosts: dict[tuple[str, int], _HostState] = attrs.field(factory=dict, init=False)
+    _global: trio.Semaphore = attrs.field(init=False)
+    _run_id: int = attrs.field(default=0, init=False)
+    _in_flight: int = attrs.field(default=0, init=False)
+    _wakeup: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _since_commit: int = attrs.field(default=0, init=False)
+    _last_commit: float = attrs.field(factory=time.monotonic, init=False)
+    _menu_failed: set[tuple[str, int]] = attrs.field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._scope = Scope(self.starts, self.settings)
+        self._global = trio.Semaphore(self.settings.global_concurrency)
+        frontier_path = Path(self.store.root) / ".gophermirror" / "frontier.sqlite"
+        self._frontier = Frontier(frontier_path)
+
+    # -- the run -------------------------------------------------------------
+
+    async def run(self) -> CrawlReport:
+        """Crawl until the frontier is empty; returns the report."""
+        self._run_id = self.store.begin_run()
+        try:
+            self._frontier.add_many(
+                (u.host, u.port, u.selector, u.item_type, 0, u.tls) for u in self.starts
+            )
+            workers = max(1, min(self.settings.global_concurrency, 64))
+            async with trio.open_nursery() as nursery:
+                for _ in range(workers):
+                    nursery.start_soon(self._worker)
+            self._finish()
+        finally:
+            self.store.commit()
+            self._frontier.close()
+            self.report.elapsed = time.monotonic() - self.report.started
+        return self.report
+
+    async def _worker(self) -> None:
+        while True:
+            task = self._frontier.take()
+            if task is None:
+                if self._in_flight == 0:
+                    self._wakeup.set()
+                    return
+                event = self._wakeup
+                await event.wait()
+                continue
+            self._in_flight += 1
+            try:
+                await self._handle(task)
+            finally:
+                self._in_flight -= 1
+                # Wake the idle workers: new tasks may be queued, or all is done.
+                self._wakeup.set()
+                self._wakeup = trio.Event()
+            self._maybe_commit()
+
+    def _maybe_commit(self) -> None:
+        self._since_commit += 1
+        now = time.monotonic()
+        if (
+            self._since_commit >= self.settings.commit_every
+            or now - self._last_commit >= self.settings.commit_seconds
+        ):
+            self.store.commit()
+            self._since_commit = 0
+            self._last_commit = now
+
+    def _finish(self) -> None:
+        """Mark items gone from fully crawled holes (never on a partial run)."""
+        if self.report.truncated:
+            return
+        for start in self.starts:
+            key = (start.host, start.port)
+            if key in self._menu_failed:
+                continue
+            self.report.gone += self.store.mark_gone(
+                self._run_id, start.host, start.port, start.selector
+            )
+            if self.settings.prune:
+                self.store.prune(start.host, start.port)
+
+    # -- one item ------------------------------------------------------------
+
+    async def _handle(self, task: Task) -> None:
+        url = GopherURL(task.host, task.port, task.item_type, task.selector, None, None, task.tls)
+        state = await self._host(url)
+        if self.settings.robots and not state.robots.allows(url.selector):
+            self.report.skipped_robots += 1
+            self._progress(url, "robots")
+            return
+        try:
+            result = await self._fetch(url, state)
+        except GopherError as exc:
+            self._failed(url, task, exc)
+            return
+        entry_outcome = self.store.put(
+            host=url.host,
+            port=url.port,
+            selector=url.selector,
+            item_type=url.item_type,
+            body=result.body,
+            terminator=result.terminator,
+            url=str(url),
+        )
+        self.store.mark_seen(url.host, url.port, url.selector, entry_outcome.entry.kind, self._run_id)
+        outcome = entry_outcome.outcome
+        self.report.bytes += len(result.body) + len(result.terminator)
+        if url.item_type == MENU:
+            self.report.menus += 1
+            if self.on_menu is not None:
+                self.on_menu(self.store, entry_outcome.entry)
+            self._expand(url, task.depth, result.body)
+        if outcome == "new":
+            self.report.new += 1
+        elif outcome == "changed":
+            self.report.changed += 1
+        else:
+            self.report.unchanged += 1
+        self._progress(url, outcome)
+
+    async def _fetch(self, url: GopherURL, state: _HostState) -> client.FetchResult:
+        attempt = 0
+        while True:
+            try:
+                async with self._global, state.gate:
+                    self.report.requests += 1
+                    return await client.fetch(url, self.settings.limits)
+            except (ConnectError, GopherTimeout, ConnectionReset):
+                if attempt >= self.settings.retries:
+                    raise
+                attempt += 1
+                await trio.sleep(min(0.5 * 2**attempt, 10.0))
+
+    def _failed(self, url: GopherURL, task: Task, exc: GopherError) -> None:
+        self.report.failed += 1
+        self.report.errors.append(ItemError(str(url), type(exc).__name__, exc.message))
+        self.store.mark_failed(
+            host=url.host,
+            port=url.port,
+            selector=url.selector,
+            item_type=url.item_type,
+            error=f"{type(exc).__name__}: {exc.message}",
+            url=str(url),
+        )
+        if url.item_type == MENU:
+            self._menu_failed.add((url.host, url.port))
+        self._progress(url, "failed")
+
+    def _expand(self, menu_url: GopherURL, depth: int, body: bytes) -> None:
+        """Queue the links of a fetched menu that are in scope."""
+        queue: list[tuple[str, int, bytes, bytes, int, bool]] = []
+        stored: list[tuple[str, int, bytes, bytes, int, bool]] = []
+        for item in parse_menu(body, url=menu_url).items:
+            target = self._link_target(item, menu_url)
+            if target is None or not self._scope.follows(target, depth + 1):
+                continue
+            row = (target.host, target.port, target.selector, target.item_type, depth + 1, target.tls)
+            if target.item_type != MENU and not self._wants(target):
+                stored.append(row)
+            else:
+                queue.append(row)
+        if stored:
+            for index in self._frontier.add_many(stored, done=True):
+                host, port, selector = stored[index][:3]
+                self.store.mark_seen(host, port, selector, "file", self._run_id)
+                self.report.unchanged += 1
+        room = self.settings.max_items - self._frontier.added
+        if len(queue) > room:
+            queue = queue[: max(room, 0)]
+            self.report.truncated = True
+        if queue:
+            self._frontier.add_many(queue)
+
+    @staticmethod
+    def _link_target(item: MenuItem, menu_url: GopherURL) -> GopherURL | None:
+        if item.is_info or item.selector is None:
+            return None
+        try:
+            check_link(item)
+        except BadMenuLine:
+            return None
+        assert item.host is not None and item.port is not None
+        host = item.host.strip().decode("latin-1").lower().strip("[]")
+        tls = menu_url.tls and (host, item.port) == (menu_url.host, menu_url.port)
+        return GopherURL(host, item.port, item.type, item.selector, None, None, tls)
+
+    def _wants(self, url: GopherURL) -> bool:
+        """Whether a document must be downloaded (not stored, or refresh asked)."""
+        if self.settings.refresh:
+            return True
+        entry = self.store.get(url.host, url.port, url.selector, "file")
+        if entry is None or entry.status != "ok" or entry.item_type != url.item_type:
+            return True
+        older = self.settings.refresh_older_than
+        return older is not None and time.time() - entry.last_fetched > older
+
+    # -- hosts ---------------------------------------------------------------
+
+    async def _host(self, url: GopherURL) -> _HostState:
+        key = (url.host, url.port)
+        state = self._hosts.get(key)
+        if state is None:
+            state = _HostState(HostGate(self.settings.concurrency, self.settings.delay))
+            self._hosts[key] = state
+        if not state.started:
+            state.started = True
+            try:
+                await self._read_host_files(url, state)
+            finally:
+                state.ready.set()
+        await state.ready.wait()
+        return state
+
+    async def _read_host_files(self, url: GopherURL, state: _HostState) -> None:
+        """Fetch robots.txt and caps.txt once per host and run (errors ignored)."""
+        quick = attrs.evolve(self.settings.limits, max_size=512 * 1024, total_timeout=30.0)
+        if self.settings.robots:
+            try:
+                async with self._global, state.gate:
+                    self.report.requests += 1
+                    robots = await client.fetch(url.with_selector(b"0", b"robots.txt"), quick)
+                state.robots = parse_robots(robots.body)
+                if state.robots.crawl_delay is not None:
+                    state.gate.slow_down(state.robots.crawl_delay)
+            except GopherError:
+                pass
+        try:
+            async with self._global, state.gate:
+                self.report.requests += 1
+                caps = await client.fetch(url.with_selector(b"0", b"caps.txt"), quick)
+            state.caps = parse_caps(caps.body)
+            if state.caps is not None and state.caps.software:
+                self.report.servers[url.hostport] = state.caps.software
+        except GopherError:
+            pass
+
+    def _progress(self, url: GopherURL, outcome: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.report, str(url), outcome)
+
+
+async def crawl(
+    store: Store,
+    starts: Sequence[GopherURL],
+    settings: CrawlSettings = CrawlSettings(),
+    *,
+    on_menu: MenuHook | None = None,
+    on_progress: ProgressHook | None = None,
+) -> CrawlReport:
+    """Mirror ``starts`` into ``store``; see ``CrawlSettings`` and ``Scope``."""
+    crawler = Crawler(store, starts, settings, on_menu, on_progress)
+    return await crawler.run()
+

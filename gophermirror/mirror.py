@@ -1,0 +1,64 @@
+"""Mirroring as a whole: crawl into a store and keep it servable.
+
+Owns: ``mirror()``, the one function behind ``gophermirror mirror`` (and
+used by the feed layer): open the store, crawl, write each menu's gophermap
+as soon as it is stored (so an interrupted mirror can already be browsed),
+rewrite them all once the run knows what it holds, and close durably.
+Must not touch: argument parsing and printing (cli.py and ui.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import maps
+from .config import Config
+from .crawler import CrawlReport, CrawlSettings, ProgressHook, crawl
+from .protocol import GopherURL
+from .store import Store
+
+
+def settings_from_config(config: Config, **overrides: object) -> CrawlSettings:
+    """Crawl settings from ``mirror.toml``, with command-line overrides (None: keep)."""
+    pol = config.politeness
+    mir = config.mirror
+    values: dict[str, object] = {
+        "depth": mir.depth,
+        "include": mir.include,
+        "exclude": mir.exclude,
+        "follow_hosts": mir.follow_hosts,
+        "concurrency": pol.concurrency,
+        "delay": pol.delay,
+        "global_concurrency": pol.global_concurrency,
+        "limits": pol.limits(),
+        "robots": pol.robots,
+        "retries": pol.retries,
+        "max_items": mir.max_items,
+        "max_selector": mir.max_selector,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    return CrawlSettings(**values)  # type: ignore[arg-type]
+
+
+async def mirror(
+    root: Path,
+    starts: Sequence[GopherURL],
+    settings: CrawlSettings,
+    *,
+    durable: bool = True,
+    on_progress: ProgressHook | None = None,
+) -> CrawlReport:
+    """Mirror ``starts`` into the store at ``root`` and leave it servable."""
+    with Store.open(root, durable=durable) as store:
+        report = await crawl(
+            store, starts, settings, on_menu=maps.write_gophermap, on_progress=on_progress
+        )
+        store.commit()
+        hosts = {(u.host, u.port) for u in starts}
+        for host, port in sorted(hosts):
+            maps.write_all_maps(store, host=host, port=port)
+        maps.write_root_map(store)
+    return report
