@@ -9,6 +9,7 @@ in magical.fish's format).  Must not touch: the store, the crawler.
 from __future__ import annotations
 
 import errno
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import attrs
@@ -40,6 +41,8 @@ class MemoryHole:
     """Selector -> reply bytes (templates until ``bind``)."""
     requests: list[bytes] = attrs.field(factory=list)
     """Every request line received, in order (for tests)."""
+    request_times: list[float] = attrs.field(factory=list)
+    """``time.monotonic()`` of each request, beside ``requests``."""
     host: str = "127.0.0.1"
     port: int = 0
     _templates: dict[bytes, bytes] = attrs.field(factory=dict)
@@ -100,6 +103,7 @@ async def _answer(hole: MemoryHole, stream: trio.SocketStream) -> None:
                 buffer += chunk
         selector, _search, _plus = decode_request(buffer.split(b"\n", 1)[0] + b"\n")
         hole.requests.append(selector)
+        hole.request_times.append(time.monotonic())
         await stream.send_all(hole.reply(selector))
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass
