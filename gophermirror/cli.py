@@ -100,50 +100,117 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_fetch)
 
     p = command("mirror", "Mirror gopher holes into a local store.")
-    p.add_argument("urls", type=_url, nargs="*", metavar="URL", help="start URLs (default: [mirror] urls and the feeds of the config)")
-    p.add_argument("--root", type=Path, metavar="DIR", help="the store (default: root of the config, ./mirror)")
-    p.add_argument("--depth", type=_count(0), metavar="N", help="menu levels to follow below a start menu")
-    p.add_argument("--concurrency", type=_count(1), metavar="N", help="connections at once to one host (default 2)")
-    p.add_argument("--delay", type=_seconds, metavar="SECONDS", help="least seconds between two requests to one host (0 allowed; default 0.2)")
+    p.add_argument(
+        "urls",
+        type=_url,
+        nargs="*",
+        metavar="URL",
+        help="start URLs (default: [mirror] urls and the feeds of the config)",
+    )
+    p.add_argument(
+        "--root", type=Path, metavar="DIR", help="the store (default: root of the config, ./mirror)"
+    )
+    p.add_argument(
+        "--depth", type=_count(0), metavar="N", help="menu levels to follow below a start menu"
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_count(1),
+        metavar="N",
+        help="connections at once to one host (default 2)",
+    )
+    p.add_argument(
+        "--delay",
+        type=_seconds,
+        metavar="SECONDS",
+        help="least seconds between two requests to one host (0 allowed; default 0.2)",
+    )
     p.add_argument("--refresh", action="store_true", help="download stored items again")
-    p.add_argument("--refresh-older-than", type=_duration, metavar="AGE", help="download items fetched longer ago than AGE (90s, 15m, 2h, 7d)")
-    p.add_argument("--prune", action="store_true", help="delete items gone from the origin (default: keep them, marked gone)")
-    p.add_argument("--include", action="append", metavar="REGEX", help="only selectors matching REGEX (repeatable)")
-    p.add_argument("--exclude", action="append", metavar="REGEX", help="leave out selectors matching REGEX (repeatable)")
-    p.add_argument("--follow-hosts", action="store_true", default=None, help="follow links to other hosts")
+    p.add_argument(
+        "--refresh-older-than",
+        type=_duration,
+        metavar="AGE",
+        help="download items fetched longer ago than AGE (90s, 15m, 2h, 7d)",
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete items gone from the origin (default: keep them, marked gone)",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="REGEX",
+        help="only selectors matching REGEX (repeatable)",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="REGEX",
+        help="leave out selectors matching REGEX (repeatable)",
+    )
+    p.add_argument(
+        "--follow-hosts", action="store_true", default=None, help="follow links to other hosts"
+    )
     p.add_argument("--ignore-robots", action="store_true", help="do not read robots.txt")
-    p.add_argument("--no-fsync", action="store_true", help="skip fsync (fast; unsafe on power loss)")
+    p.add_argument(
+        "--no-fsync", action="store_true", help="skip fsync (fast; unsafe on power loss)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--json", action="store_true", help="write the summary as one JSON document")
     p.set_defaults(run=_mirror)
 
     p = command("verify", "Re-hash every stored file against the manifest.")
-    p.add_argument("root", type=Path, nargs="?", metavar="ROOT", help="the store (default: from the config)")
+    p.add_argument(
+        "root", type=Path, nargs="?", metavar="ROOT", help="the store (default: from the config)"
+    )
     p.add_argument("--json", action="store_true", help="write the report as one JSON document")
     p.set_defaults(run=_verify)
 
     p = command("serve", "Serve a mirror with the built-in gopher server.")
-    p.add_argument("root", type=Path, nargs="?", metavar="ROOT", help="the store (default: from the config)")
+    p.add_argument(
+        "root", type=Path, nargs="?", metavar="ROOT", help="the store (default: from the config)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=_count(0), default=7070, help="port to bind (default 7070; 0 picks one)")
-    p.add_argument("--advertise", type=_hostport, metavar="HOST:PORT", help="host:port written into menus (default: the bound address)")
+    p.add_argument(
+        "--port", type=_count(0), default=7070, help="port to bind (default 7070; 0 picks one)"
+    )
+    p.add_argument(
+        "--advertise",
+        type=_hostport,
+        metavar="HOST:PORT",
+        help="host:port written into menus (default: the bound address)",
+    )
     p.add_argument("--quiet", action="store_true", help="no request log")
     p.set_defaults(run=_serve)
 
     p = command("export", "Write gophermaps so a standard server serves the mirror.")
-    p.add_argument("root", type=Path, nargs="?", metavar="ROOT", help="the store (default: from the config)")
-    p.add_argument("--format", required=True, choices=["gophernicus", "pygopherd", "bucktooth"], help="the server's gophermap dialect")
+    p.add_argument(
+        "root", type=Path, nargs="?", metavar="ROOT", help="the store (default: from the config)"
+    )
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["gophernicus", "pygopherd", "bucktooth"],
+        help="the server's gophermap dialect",
+    )
     p.add_argument("--json", action="store_true", help="write the report as one JSON document")
     p.set_defaults(run=_export)
 
-    feed = commands.add_parser("feed", help="Follow gopher feeds.", description="Follow gopher feeds.")
+    feed = commands.add_parser(
+        "feed", help="Follow gopher feeds.", description="Follow gopher feeds."
+    )
     feed_commands = feed.add_subparsers(dest="feed_command", metavar="ACTION", parser_class=_Parser)
     feed_commands.required = True
 
     def feed_command(name: str, help: str) -> argparse.ArgumentParser:
         sub = feed_commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--config", metavar="FILE", help="config file (default: ./mirror.toml when present)")
-        sub.add_argument("--root", type=Path, metavar="DIR", help="the store (default: root of the config)")
+        sub.add_argument(
+            "--config", metavar="FILE", help="config file (default: ./mirror.toml when present)"
+        )
+        sub.add_argument(
+            "--root", type=Path, metavar="DIR", help="the store (default: root of the config)"
+        )
         sub.add_argument("--json", action="store_true", help="one JSON document on stdout")
         return sub
 
@@ -153,10 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_feed_update)
     p = feed_command("list", "List articles, newest first across feeds.")
     p.add_argument("--feed", metavar="NAME", help="only this feed")
-    p.add_argument("--since", metavar="DATE", help="only articles dated on or after DATE (YYYY-MM-DD)")
+    p.add_argument(
+        "--since", metavar="DATE", help="only articles dated on or after DATE (YYYY-MM-DD)"
+    )
     p.set_defaults(run=_feed_list)
     p = feed_command("read", "Print an article as stored.")
-    p.add_argument("target", metavar="ID|URL", help="an id from `feed list` or the article's gopher URL")
+    p.add_argument(
+        "target", metavar="ID|URL", help="an id from `feed list` or the article's gopher URL"
+    )
     p.set_defaults(run=_feed_read)
     p = feed_command("watch", "Keep checking feeds, each on its own interval.")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -238,7 +309,10 @@ def _mirror(args: argparse.Namespace, config: Config) -> int:
 
     starts = list(args.urls) or list(config.mirror.urls) or [f.url for f in config.feeds]
     if not starts:
-        raise ConfigError("nothing to mirror: give a URL, or [mirror] urls or [[feed]] in the config", config.source)
+        raise ConfigError(
+            "nothing to mirror: give a URL, or [mirror] urls or [[feed]] in the config",
+            config.source,
+        )
     settings = settings_from_config(
         config,
         depth=args.depth,
@@ -302,7 +376,9 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     if not (root / ".gophermirror").is_dir():
         raise ConfigError(f"{root} is not a gophermirror store (no .gophermirror/)")
     trio.run(
-        lambda: serve(root, host=args.host, port=args.port, advertise=args.advertise, quiet=args.quiet)
+        lambda: serve(
+            root, host=args.host, port=args.port, advertise=args.advertise, quiet=args.quiet
+        )
     )
     return EXIT_OK
 

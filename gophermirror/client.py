@@ -114,7 +114,7 @@ async def fetch(
             while True:
                 with trio.fail_after(limits.idle_timeout):
                     chunk = await stream.receive_some(_READ_CHUNK)
-                reader.receive_data(chunk)
+                reader.receive_data(bytes(chunk))
                 if not chunk:
                     break
     except trio.TooSlowError:

@@ -156,7 +156,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     reader = _Reader(text, source)
     for key in data:
         if key not in _TOP_KEYS:
-            raise reader.error(key, None, "unknown key (expected root, [politeness], [mirror], [[feed]])")
+            raise reader.error(
+                key, None, "unknown key (expected root, [politeness], [mirror], [[feed]])"
+            )
     root = Path(reader.string(data, "root", None, "mirror"))
     pol = data.get("politeness", {})
     if not isinstance(pol, dict):
@@ -191,7 +193,8 @@ class _Reader:
         if table is not None:
             name, index = table
             header = re.compile(
-                rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]" if index is not None
+                rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]"
+                if index is not None
                 else rf"^\s*\[\s*{re.escape(name)}\s*\]"
             )
             seen = -1
@@ -214,8 +217,10 @@ class _Reader:
         return start + 1 if table is not None else None
 
     def error(self, key: str, table: tuple[str, int | None] | None, message: str) -> ConfigError:
-        dotted = key if table is None else (
-            f"{table[0]}[{table[1]}].{key}" if table[1] is not None else f"{table[0]}.{key}"
+        dotted = (
+            key
+            if table is None
+            else (f"{table[0]}[{table[1]}].{key}" if table[1] is not None else f"{table[0]}.{key}")
         )
         return ConfigError(message, self.source, self.line_of(key, table), dotted)
 
@@ -243,7 +248,11 @@ class _Reader:
         if isinstance(value, str) and (duration or size):
             parsed = _parse_duration(value) if duration else _parse_size(value)
             if parsed is None:
-                kind = "a duration like '90s', '15m', '1h', '1d'" if duration else "a size like '64MiB'"
+                kind = (
+                    "a duration like '90s', '15m', '1h', '1d'"
+                    if duration
+                    else "a size like '64MiB'"
+                )
                 raise self.error(key, table, f"must be a number or {kind}, not {value!r}")
             value = parsed
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -254,13 +263,17 @@ class _Reader:
             raise self.error(key, table, f"must be a whole number, not {value!r}")
         return value
 
-    def boolean(self, data: Mapping[str, Any], key: str, table: tuple[str, int | None], default: bool) -> bool:
+    def boolean(
+        self, data: Mapping[str, Any], key: str, table: tuple[str, int | None], default: bool
+    ) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
             raise self.error(key, table, f"must be true or false, not {value!r}")
         return value
 
-    def strings(self, data: Mapping[str, Any], key: str, table: tuple[str, int | None]) -> tuple[str, ...]:
+    def strings(
+        self, data: Mapping[str, Any], key: str, table: tuple[str, int | None]
+    ) -> tuple[str, ...]:
         value = data.get(key, [])
         if isinstance(value, str):
             value = [value]
@@ -284,15 +297,27 @@ class _Reader:
                 raise self.error(key, table, f"unknown key (known: {', '.join(sorted(known))})")
         d = Politeness()
         return Politeness(
-            concurrency=int(self.number(pol, "concurrency", table, d.concurrency, minimum=1, integer=True)),
+            concurrency=int(
+                self.number(pol, "concurrency", table, d.concurrency, minimum=1, integer=True)
+            ),
             delay=self.number(pol, "delay", table, d.delay, duration=True),
             global_concurrency=int(
-                self.number(pol, "global_concurrency", table, d.global_concurrency, minimum=1, integer=True)
+                self.number(
+                    pol, "global_concurrency", table, d.global_concurrency, minimum=1, integer=True
+                )
             ),
-            connect_timeout=self.number(pol, "connect_timeout", table, d.connect_timeout, minimum=0.01, duration=True),
-            idle_timeout=self.number(pol, "idle_timeout", table, d.idle_timeout, minimum=0.01, duration=True),
-            total_timeout=self.number(pol, "total_timeout", table, d.total_timeout, minimum=0.01, duration=True),
-            max_size=int(self.number(pol, "max_size", table, d.max_size, minimum=1, integer=True, size=True)),
+            connect_timeout=self.number(
+                pol, "connect_timeout", table, d.connect_timeout, minimum=0.01, duration=True
+            ),
+            idle_timeout=self.number(
+                pol, "idle_timeout", table, d.idle_timeout, minimum=0.01, duration=True
+            ),
+            total_timeout=self.number(
+                pol, "total_timeout", table, d.total_timeout, minimum=0.01, duration=True
+            ),
+            max_size=int(
+                self.number(pol, "max_size", table, d.max_size, minimum=1, integer=True, size=True)
+            ),
             robots=self.boolean(pol, "robots", table, d.robots),
             retries=int(self.number(pol, "retries", table, d.retries, integer=True)),
         )
@@ -314,7 +339,9 @@ class _Reader:
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise self.error(key, table, f"bad regular expression {pattern!r}: {exc}") from None
+                    raise self.error(
+                        key, table, f"bad regular expression {pattern!r}: {exc}"
+                    ) from None
         d = MirrorSettings()
         return MirrorSettings(
             urls=urls,
@@ -322,8 +349,12 @@ class _Reader:
             include=include,
             exclude=exclude,
             follow_hosts=self.boolean(mir, "follow_hosts", table, d.follow_hosts),
-            max_items=int(self.number(mir, "max_items", table, d.max_items, minimum=1, integer=True)),
-            max_selector=int(self.number(mir, "max_selector", table, d.max_selector, minimum=1, integer=True)),
+            max_items=int(
+                self.number(mir, "max_items", table, d.max_items, minimum=1, integer=True)
+            ),
+            max_selector=int(
+                self.number(mir, "max_selector", table, d.max_selector, minimum=1, integer=True)
+            ),
         )
 
     def feed(self, data: object, index: int) -> Feed:

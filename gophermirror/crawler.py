@@ -21,8 +21,8 @@ import trio
 from . import client
 from .errors import (
     BadMenuLine,
-    ConnectionReset,
     ConnectError,
+    ConnectionReset,
     GopherError,
     GopherTimeout,
 )
@@ -196,7 +196,7 @@ class Scope:
 @attrs.define(eq=False)
 class _HostState:
     gate: HostGate
-    robots: Robots = Robots()
+    robots: Robots = attrs.field(factory=Robots)
     caps: Caps | None = None
     ready: trio.Event = attrs.field(factory=trio.Event)
     started: bool = False
@@ -317,7 +317,9 @@ class Crawler:
             terminator=result.terminator,
             url=str(url),
         )
-        self.store.mark_seen(url.host, url.port, url.selector, entry_outcome.entry.kind, self._run_id)
+        self.store.mark_seen(
+            url.host, url.port, url.selector, entry_outcome.entry.kind, self._run_id
+        )
         outcome = entry_outcome.outcome
         self.report.bytes += len(result.body) + len(result.terminator)
         if url.item_type == MENU:
@@ -369,7 +371,14 @@ class Crawler:
             target = self._link_target(item, menu_url)
             if target is None or not self._scope.follows(target, depth + 1):
                 continue
-            row = (target.host, target.port, target.selector, target.item_type, depth + 1, target.tls)
+            row = (
+                target.host,
+                target.port,
+                target.selector,
+                target.item_type,
+                depth + 1,
+                target.tls,
+            )
             if target.item_type != MENU and not self._wants(target):
                 stored.append(row)
             else:
@@ -465,4 +474,3 @@ async def crawl(
     """Mirror ``starts`` into ``store``; see ``CrawlSettings`` and ``Scope``."""
     crawler = Crawler(store, starts, settings, on_menu, on_progress)
     return await crawler.run()
-

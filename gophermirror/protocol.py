@@ -183,7 +183,9 @@ def decode_for_humans(data: bytes) -> str:
 _MAX_LINE: Final = 1 << 20
 
 
-def parse_menu_line(line: bytes, eol: bytes = b"", *, url: object = None, lineno: int = 0) -> MenuItem:
+def parse_menu_line(
+    line: bytes, eol: bytes = b"", *, url: object = None, lineno: int = 0
+) -> MenuItem:
     """Parse one menu line (without its ending) into a ``MenuItem``.
 
     Raises ``BadMenuLine`` for an empty line, a NUL byte or a line longer

@@ -117,9 +117,7 @@ def summary_lines(report: CrawlReport) -> list[str]:
 
 
 @contextmanager
-def crawl_progress(
-    *, quiet: bool, stream: IO[str] | None = None
-) -> Iterator[Any]:
+def crawl_progress(*, quiet: bool, stream: IO[str] | None = None) -> Iterator[Any]:
     """A progress callback for the crawler: a rich bar on a terminal, log lines elsewhere."""
     err = stream or sys.stderr
     if quiet:

@@ -37,13 +37,24 @@ COMMANDS = _subcommands(build_parser())
 
 def test_the_documented_commands_exist() -> None:
     names = {" ".join(c) for c in COMMANDS}
-    assert {"fetch", "mirror", "verify", "serve", "export", "feed update", "feed list",
-            "feed read", "feed watch"} <= names
+    assert {
+        "fetch",
+        "mirror",
+        "verify",
+        "serve",
+        "export",
+        "feed update",
+        "feed list",
+        "feed read",
+        "feed watch",
+    } <= names
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_command_has_help_and_config(command: list[str]) -> None:
-    out = subprocess.run([PY, "-m", "gophermirror", *command, "--help"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [PY, "-m", "gophermirror", *command, "--help"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert "usage:" in out.stdout
     if command != ["feed"]:
@@ -51,15 +62,20 @@ def test_every_command_has_help_and_config(command: list[str]) -> None:
 
 
 def test_usage_error_exits_2() -> None:
-    out = subprocess.run([PY, "-m", "gophermirror", "fetch", "http://x/"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [PY, "-m", "gophermirror", "fetch", "http://x/"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2 and "not a gopher URL" in out.stderr
 
 
 def test_bad_config_exits_2_naming_file_line_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[politeness]\ndelay = -1\n')
+    bad.write_text("[politeness]\ndelay = -1\n")
     out = subprocess.run(
-        [PY, "-m", "gophermirror", "verify", "--config", str(bad)], capture_output=True, text=True, timeout=60
+        [PY, "-m", "gophermirror", "verify", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2
     assert f"{bad}:2, key 'politeness.delay'" in out.stderr
@@ -67,7 +83,9 @@ def test_bad_config_exits_2_naming_file_line_key(tmp_path: Path) -> None:
 
 
 async def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return await trio.run_process([PY, "-m", "gophermirror", *args], capture_stdout=True, capture_stderr=True, check=False)
+    return await trio.run_process(
+        [PY, "-m", "gophermirror", *args], capture_stdout=True, capture_stderr=True, check=False
+    )
 
 
 async def test_fetch_raw_json_and_readable(tmp_path: Path) -> None:
@@ -85,10 +103,14 @@ async def test_fetch_raw_json_and_readable(tmp_path: Path) -> None:
             data = json.loads(doc.stdout)
             assert data["terminator"] == ".\r\n"
             links = [i for i in data["items"] if i["type"] == "0"]
-            assert [i["selector"] for i in links] == [f"/feeds/news/eurasianet/{n}" for n in (4791, 4790, 4789)]
+            assert [i["selector"] for i in links] == [
+                f"/feeds/news/eurasianet/{n}" for n in (4791, 4790, 4789)
+            ]
             readable = await _run("fetch", f"{base}/1/")
             assert "[DIR] Feeds" in readable.stdout.decode()
             missing = await _run("fetch", f"{base}/0/nope")
             assert missing.returncode == 1
-            assert f"{base}/0/nope" in missing.stderr.decode() and b"Traceback" not in missing.stderr
+            assert (
+                f"{base}/0/nope" in missing.stderr.decode() and b"Traceback" not in missing.stderr
+            )
             nursery.cancel_scope.cancel()

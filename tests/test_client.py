@@ -82,7 +82,9 @@ async def test_slow_loris_hits_total_timeout() -> None:
         async with trio.open_nursery() as nursery:
             port = await _serve(drip, nursery)
             with pytest.raises(GopherTimeout, match="not finished"):
-                await fetch(f"gopher://127.0.0.1:{port}/0/x", Limits(idle_timeout=1, total_timeout=0.5))
+                await fetch(
+                    f"gopher://127.0.0.1:{port}/0/x", Limits(idle_timeout=1, total_timeout=0.5)
+                )
             nursery.cancel_scope.cancel()
 
 
@@ -126,7 +128,9 @@ async def test_ipv6_loopback() -> None:
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             try:
-                port = await nursery.start(lambda task_status: serve_hole(hole, host="::1", task_status=task_status))
+                port = await nursery.start(
+                    lambda task_status: serve_hole(hole, host="::1", task_status=task_status)
+                )
             except OSError:
                 pytest.skip("::1 cannot be bound here")
             result = await fetch(f"gopher://[::1]:{port}/0/v6")

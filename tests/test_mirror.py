@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import random
 import signal
 import subprocess
 import sys
-import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ import trio
 
 from gophermirror.crawler import CrawlSettings
 from gophermirror.mirror import mirror
-from gophermirror.protocol import GopherURL, format_menu, info_line, link_line, parse_menu
+from gophermirror.protocol import GopherURL, link_line
 from gophermirror.store import Store
 from gophermirror.testing import (
     FEED_SELECTOR,
@@ -89,7 +86,9 @@ async def test_update_run_fetches_only_menus_then_new_items(tmp_path: Path) -> N
             for n in (4795, 4796):
                 hole.add(FEED_SELECTOR + b"/" + str(n).encode(), sample_article(n))
             hole.remove(FEED_SELECTOR + b"/4789")
-            hole.add_menu(FEED_SELECTOR, feed_menu_lines(hole, [4796, 4795, 4794, 4793, 4792, 4791, 4790]))
+            hole.add_menu(
+                FEED_SELECTOR, feed_menu_lines(hole, [4796, 4795, 4794, 4793, 4792, 4791, 4790])
+            )
             hole.requests.clear()
             third = await mirror(root, [start], FAST)
             nursery.cancel_scope.cancel()
@@ -141,9 +140,15 @@ async def test_scope_depth_include_exclude(tmp_path: Path) -> None:
             start = GopherURL("127.0.0.1", port, b"1", b"")
             shallow = await mirror(tmp_path / "a", [start], CrawlSettings(delay=0, depth=0))
             assert shallow.menus == 1 and shallow.new == 2  # root menu + about.txt
-            excl = await mirror(tmp_path / "b", [start], CrawlSettings(delay=0, exclude=(r"/479[01]$",)))
+            excl = await mirror(
+                tmp_path / "b", [start], CrawlSettings(delay=0, exclude=(r"/479[01]$",))
+            )
             assert excl.new == 4 + 1 + 1
-            sub = await mirror(tmp_path / "c", [GopherURL("127.0.0.1", port, b"1", b"/feeds/news")], CrawlSettings(delay=0))
+            sub = await mirror(
+                tmp_path / "c",
+                [GopherURL("127.0.0.1", port, b"1", b"/feeds/news")],
+                CrawlSettings(delay=0),
+            )
             # Under /feeds/news only: the back-link to /feeds is not followed.
             assert sub.menus == 2 and sub.new == 2 + 3
             nursery.cancel_scope.cancel()
@@ -153,10 +158,16 @@ async def test_cycles_and_traps_are_bounded(tmp_path: Path) -> None:
     hole = MemoryHole()
     # A menu linking to itself, its parent, and ten menus per level forever (up to the cap).
     for level in range(4):
-        for i in range(10 ** level if level < 3 else 1):
+        for i in range(10**level if level < 3 else 1):
             sel = f"/t/{level}/{i}".encode()
-            hole.add_menu(sel, [local_link(b"1", f"child {j}", f"/t/{level + 1}/{i * 10 + j}".encode()) for j in range(10)]
-                          + [local_link(b"1", "self", sel), local_link(b"1", "up", b"/t/0/0")])
+            hole.add_menu(
+                sel,
+                [
+                    local_link(b"1", f"child {j}", f"/t/{level + 1}/{i * 10 + j}".encode())
+                    for j in range(10)
+                ]
+                + [local_link(b"1", "self", sel), local_link(b"1", "up", b"/t/0/0")],
+            )
     hole.add_menu(b"/t", [local_link(b"1", "top", b"/t/0/0")])
     root = tmp_path / "m"
     settings = CrawlSettings(delay=0, max_items=150, concurrency=8)
@@ -192,11 +203,15 @@ async def test_delay_spaces_requests(tmp_path: Path) -> None:
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             port = await nursery.start(serve_hole, hole)
-            await mirror(tmp_path / "m", [GopherURL("127.0.0.1", port, b"1", FEED_SELECTOR)],
-                         CrawlSettings(delay=0.1, concurrency=2), durable=False)
+            await mirror(
+                tmp_path / "m",
+                [GopherURL("127.0.0.1", port, b"1", FEED_SELECTOR)],
+                CrawlSettings(delay=0.1, concurrency=2),
+                durable=False,
+            )
             nursery.cancel_scope.cancel()
     stamps = hole.request_times
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(stamps)]
     # robots.txt, caps.txt, the menu and five articles, each at least 0.1 s apart.
     assert len(stamps) == 8 and min(gaps) >= 0.095
 
@@ -221,7 +236,7 @@ async def test_host_gate_concurrency_and_delay(autojump_clock: trio.testing.Mock
         for _ in range(6):
             nursery.start_soon(request)
     assert peak == 2
-    assert all(b - a >= 1.0 for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a >= 1.0 for a, b in pairwise(starts))
     zero = HostGate(concurrency=3, delay=0)
     t0 = trio.current_time()
     async with zero:
@@ -236,7 +251,8 @@ import sys, trio
 from gophermirror.mirror import mirror
 from gophermirror.crawler import CrawlSettings
 from gophermirror.protocol import parse_url
-trio.run(lambda: mirror(sys.argv[1], [parse_url(sys.argv[2])], CrawlSettings(delay=0.002, concurrency=2, commit_every=5)))
+settings = CrawlSettings(delay=0.002, concurrency=2, commit_every=5)
+trio.run(lambda: mirror(sys.argv[1], [parse_url(sys.argv[2])], settings))
 """
 
 
@@ -261,7 +277,11 @@ async def test_kill_and_resume(tmp_path: Path) -> None:
             report = await mirror(root, [GopherURL("127.0.0.1", port, b"1", b"")], FAST)
             nursery.cancel_scope.cancel()
     assert report.ok
-    refetched = {r for r in hole.requests if r in stored_before and r not in (b"", b"/feeds", b"/feeds/news", FEED_SELECTOR)}
+    refetched = {
+        r
+        for r in hole.requests
+        if r in stored_before and r not in (b"", b"/feeds", b"/feeds/news", FEED_SELECTOR)
+    }
     assert refetched == set()  # nothing stored was downloaded again
     stored = stored_bodies(root, port)
     assert set(stored) == set(hole.replies)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gophermirror.errors import BadMenuLine, BadSelector, BadURL, TooLarge
@@ -135,15 +135,27 @@ def test_url_search_question_mark_ipv6_and_tls() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "http://x/", "gopher://", "gopher://h:99999/", "gopher://h:x/", "gopher://h/0/a b",
-     "gopher://u@h/", "gopher://[::1/", "gopher://h/0/a%0Db", "gopher://h/\u00e9x"],
+    [
+        "",
+        "http://x/",
+        "gopher://",
+        "gopher://h:99999/",
+        "gopher://h:x/",
+        "gopher://h/0/a b",
+        "gopher://u@h/",
+        "gopher://[::1/",
+        "gopher://h/0/a%0Db",
+        "gopher://h/\u00e9x",
+    ],
 )
 def test_bad_urls(text: str) -> None:
     with pytest.raises(BadURL):
         parse_url(text)
 
 
-hosts = st.from_regex(r"\A[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?\Z") | st.sampled_from(["::1", "fe80::1"])
+hosts = st.from_regex(r"\A[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?\Z") | st.sampled_from(
+    ["::1", "fe80::1"]
+)
 selectors = st.binary(max_size=60).filter(lambda b: not ({9, 10, 13} & set(b)))
 
 
@@ -155,7 +167,9 @@ selectors = st.binary(max_size=60).filter(lambda b: not ({9, 10, 13} & set(b)))
     st.none() | selectors,
     st.booleans(),
 )
-def test_url_round_trip(host: str, port: int, t: bytes, sel: bytes, search: bytes | None, tls: bool) -> None:
+def test_url_round_trip(
+    host: str, port: int, t: bytes, sel: bytes, search: bytes | None, tls: bool
+) -> None:
     url = GopherURL(host, port, t, sel, search, None, tls)
     assert parse_url(format_url(url)) == url
 
