@@ -101,7 +101,7 @@ def test_mirror_feed_byte_exact_and_update_downloads_nothing(
 def test_mirror_whole_hole_with_awkward_files(
     served: tuple[PeerServer, HoleOnDisk], tmp_path: Path
 ) -> None:
-    server, hole = served
+    server, _hole = served
     root = tmp_path / "m"
     report = run_mirror(server.url("/", "1"), root)
     assert report["exit"] == 0, report["errors"]
