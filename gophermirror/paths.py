@@ -63,7 +63,9 @@ MAX_RESOLVED_PATH = 3720
 """Longest path below ROOT (hole dir included) that ``resolve`` hands out."""
 
 _RESERVED = frozenset({"gophermap", "gophertag"})
-_SAFE = frozenset(b for b in range(0x21, 0x7F) if b not in b'=\\:*?"<>|/')
+# `%` and `#` too: gophernicus decodes %XX and #OOO in requests, so a file
+# named with them could not be asked for.
+_SAFE = frozenset(b for b in range(0x21, 0x7F) if b not in b'=\\:*?"<>|/%#')
 _ESCAPE = tuple(chr(b) if b in _SAFE else f"={b:02X}" for b in range(256))
 _HEX = frozenset("0123456789ABCDEF")
 _TAIL_HEX = 32
@@ -93,6 +95,12 @@ def escape_component(raw: bytes) -> str:
         text = "=2E" + text[1:]
     elif text.lower() in _RESERVED:
         text = f"={raw[0]:02X}" + text[1:]
+    # No ".." inside a name and no "." at its end: pygopherd refuses any path
+    # holding "../" or "./" (so "v1..2" or "a./b" would be unreachable).
+    while ".." in text:
+        text = text.replace("..", ".=2E")
+    if text.endswith("."):
+        text = text[:-1] + "=2E"
     if len(text) > LONG_COMPONENT:
         cut = LONG_KEEP
         # every '=' in escaped text starts a 3-character '=XX': never cut inside one

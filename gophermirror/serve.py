@@ -28,22 +28,20 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
-from urllib.parse import quote
 
 import attrs
 import trio
 
 from . import maps
 from .errors import StoreError
-from .paths import MENU_BODY_NAME, STATE_DIR
+from .paths import MENU_BODY_NAME
 from .protocol import decode_request, format_menu_line, info_line
-from .store import _ENTRY_COLS, Entry, _entry
+from .store import Entry, manifest_path, read_entries
 
 LogFn = Callable[[str], None]
 
@@ -106,34 +104,6 @@ def _default_log(line: str) -> None:
 # --------------------------------------------------------------------------
 # The manifest, read-only
 # --------------------------------------------------------------------------
-
-
-def manifest_path(root: Path) -> Path:
-    """``ROOT/.gophermirror/manifest.sqlite``."""
-    return root / STATE_DIR / "manifest.sqlite"
-
-
-def load_entries(root: Path) -> list[Entry]:
-    """Every row with a stored body, read through a read-only SQLite connection.
-
-    Read-only, and without the store's lock, so that a ``mirror`` run may
-    write the store meanwhile (WAL readers see the last committed state).
-    """
-    path = manifest_path(root)
-    if not path.is_file():
-        raise StoreError("not a gophermirror store (no manifest)", root)
-    uri = "file:" + quote(str(path)) + "?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open manifest: {exc}", path) from exc
-    try:
-        rows = db.execute(f"SELECT {_ENTRY_COLS} FROM items WHERE sha256 != '' ORDER BY id")
-        return [_entry(row) for row in rows]
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot read manifest: {exc}", path) from exc
-    finally:
-        db.close()
 
 
 def _manifest_stamp(root: Path) -> tuple[int, ...]:
@@ -337,7 +307,7 @@ class MirrorView:
 
 
 def _load_index(root: Path) -> maps.MirrorIndex:
-    return maps.MirrorIndex.build(load_entries(root))
+    return maps.MirrorIndex.build(read_entries(root))
 
 
 def _start_menus(root_real: str, index: maps.MirrorIndex) -> list[tuple[str, int, list[Entry]]]:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote_from_bytes
+from urllib.parse import quote, quote_from_bytes
 
 import attrs
 
@@ -1029,3 +1029,36 @@ class Store:
             (note, host, port, selector, kind),
         )
         return attrs.evolve(entry, error=note)
+
+
+# --------------------------------------------------------------------------
+# Readers that need no lock (the built-in server, while a mirror run writes)
+# --------------------------------------------------------------------------
+
+
+def manifest_path(root: Path) -> Path:
+    """``ROOT/.gophermirror/manifest.sqlite``."""
+    return Path(root) / STATE_DIR / "manifest.sqlite"
+
+
+def read_entries(root: Path) -> list[Entry]:
+    """Every row with a stored body, read through a read-only SQLite connection.
+
+    Read-only, and without the store's lock, so that a ``mirror`` run may
+    write the store meanwhile (WAL readers see the last committed state).
+    """
+    path = manifest_path(root)
+    if not path.is_file():
+        raise StoreError("not a gophermirror store (no manifest)", root)
+    uri = "file:" + quote(str(path)) + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open manifest: {exc}", path) from exc
+    try:
+        rows = db.execute(f"SELECT {_ENTRY_COLS} FROM items WHERE sha256 != '' ORDER BY id")
+        return [_entry(row) for row in rows]
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read manifest: {exc}", path) from exc
+    finally:
+        db.close()
