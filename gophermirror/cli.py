@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import trio
 
-from .config import Config, load_config, parse_duration
+from .config import Config, load_config, parse_duration, parse_hostport
 from .errors import ConfigError, GopherError
 from .protocol import GopherURL, parse_url
 
@@ -67,10 +67,10 @@ def _seconds(text: str) -> float:
 
 
 def _hostport(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    pair = parse_hostport(text)
+    if pair is None:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
-    return host.strip("[]"), int(port)
+    return pair
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -390,7 +390,7 @@ def _export(args: argparse.Namespace, config: Config) -> int:
     root = _root(args, config)
     if not (root / ".gophermirror").is_dir():
         raise ConfigError(f"{root} is not a gophermirror store (no .gophermirror/)")
-    report = export(root, args.format)
+    report = export(root, args.format, advertise=args.advertise or config.advertise)
     if args.json:
         ui.write_json(report.as_dict())
     else:

@@ -103,6 +103,9 @@ class Config:
     politeness: Politeness = Politeness()
     mirror: MirrorSettings = MirrorSettings()
     feeds: tuple[Feed, ...] = ()
+    advertise: tuple[str, int] | None = None
+    """``host:port`` a public server of this mirror answers at: written into
+    served menus (``serve``, ``export``) and the Atom links to mirrored copies."""
     source: str | None = None
     """The file it came from, if any."""
 
@@ -118,7 +121,7 @@ class Config:
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SIZE_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?\s*$", re.I)
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
-_TOP_KEYS: Final = frozenset({"root", "politeness", "mirror", "feed"})
+_TOP_KEYS: Final = frozenset({"root", "advertise", "politeness", "mirror", "feed"})
 
 
 def load_config(path: str | Path | None, *, required: bool = False) -> Config:
@@ -177,7 +180,23 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         if any(f.name == feed.name for f in feeds):
             raise reader.error("name", ("feed", index), f"duplicate feed name {feed.name!r}")
         feeds.append(feed)
-    return Config(root, politeness, mirror, tuple(feeds), source)
+    advertise = None
+    if "advertise" in data:
+        advertise = parse_hostport(reader.string(data, "advertise", None, ""))
+        if advertise is None:
+            raise reader.error(
+                "advertise", None, "expected HOST:PORT, e.g. 'gopher.example.org:70'"
+            )
+    return Config(root, politeness, mirror, tuple(feeds), advertise, source)
+
+
+def parse_hostport(text: str) -> tuple[str, int] | None:
+    """``host:port`` (``[v6]:port`` too) into a pair; ``None`` if it is not one."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
 
 
 @attrs.define

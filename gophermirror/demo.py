@@ -23,12 +23,17 @@ from .crawler import CrawlSettings
 from .mirror import mirror
 from .protocol import GopherURL, parse_menu
 from .serve import serve
-from .testing import FEED_SELECTOR, sample_hole, serve_hole
+from .testing import FEED_SELECTOR, MemoryHole, sample_hole, serve_hole
 
 
 async def demo(root: Path, articles: int) -> int:
     """Run the demo; returns an exit status."""
     hole = sample_hole(articles)
+    with trio.fail_after(60):
+        return await _demo(hole, root)
+
+
+async def _demo(hole: MemoryHole, root: Path) -> int:
     async with trio.open_nursery() as nursery:
         origin_port = await nursery.start(serve_hole, hole)
         start = GopherURL("127.0.0.1", origin_port, b"1", b"")

@@ -386,6 +386,7 @@ def publish(
     the paths written, relative to ROOT.
     """
     moment = time.time() if now is None else now
+    advertise = advertise or config.advertise
     state = FeedState.open(root, create=True)
     if state is None:
         return []

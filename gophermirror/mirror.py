@@ -16,7 +16,7 @@ from . import maps
 from .config import Config
 from .crawler import CrawlReport, CrawlSettings, ProgressHook, crawl
 from .protocol import GopherURL
-from .store import Store
+from .store import Entry, Store
 
 
 def settings_from_config(config: Config, **overrides: object) -> CrawlSettings:
@@ -44,21 +44,33 @@ def settings_from_config(config: Config, **overrides: object) -> CrawlSettings:
 
 
 async def mirror(
-    root: Path,
+    root: Path | str,
     starts: Sequence[GopherURL],
     settings: CrawlSettings,
     *,
     durable: bool = True,
     on_progress: ProgressHook | None = None,
 ) -> CrawlReport:
-    """Mirror ``starts`` into the store at ``root`` and leave it servable."""
-    with Store.open(root, durable=durable) as store:
-        report = await crawl(
-            store, starts, settings, on_menu=maps.write_gophermap, on_progress=on_progress
-        )
+    """Mirror ``starts`` into the store at ``root`` and leave it servable.
+
+    Each menu's gophermap is written as soon as the menu is stored (so an
+    interrupted run can already be browsed, links to what is not yet here
+    pointing at the origin), and written again once the run ends, when the
+    items it links to are in.  Only the menus this run fetched are
+    rewritten, so a small feed in a big hole stays cheap to update.
+    """
+    fetched: list[tuple[str, int, bytes]] = []
+
+    def on_menu(store: Store, entry: Entry) -> None:
+        fetched.append((entry.host, entry.port, entry.selector))
+        maps.write_gophermap(store, entry)
+
+    with Store.open(Path(root), durable=durable) as store:
+        report = await crawl(store, starts, settings, on_menu=on_menu, on_progress=on_progress)
         store.commit()
-        hosts = {(u.host, u.port) for u in starts}
-        for host, port in sorted(hosts):
-            maps.write_all_maps(store, host=host, port=port)
+        for host, port, selector in fetched:
+            entry = store.get(host, port, selector, "menu")
+            if entry is not None:
+                maps.write_gophermap(store, entry)
         maps.write_root_map(store)
     return report

@@ -81,3 +81,14 @@ def test_durations_and_sizes() -> None:
     assert config.politeness.delay == 1.5
     assert config.politeness.max_size == 2 << 20
     assert config.feeds[0].interval == 900 and config.feeds[0].max_age_days == 7
+
+
+def test_advertise() -> None:
+    assert parse_config('advertise = "gopher.example.org:7070"\n').advertise == (
+        "gopher.example.org",
+        7070,
+    )
+    assert parse_config('advertise = "[::1]:70"\n').advertise == ("::1", 70)
+    with pytest.raises(ConfigError) as info:
+        parse_config('root = "m"\nadvertise = "nope"\n', "c.toml")
+    assert (info.value.line, info.value.key) == (2, "advertise")
