@@ -191,8 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         required=True,
-        choices=["gophernicus", "pygopherd", "bucktooth"],
-        help="the server's gophermap dialect",
+        choices=["gophernicus", "pygopherd", "bucktooth", "default"],
+        help="the server's gophermap dialect (default: the maps `mirror` writes, for both)",
+    )
+    p.add_argument(
+        "--advertise",
+        type=_hostport,
+        metavar="HOST:PORT",
+        help="write this host:port into local links (default: the serving server fills it in)",
     )
     p.add_argument("--json", action="store_true", help="write the report as one JSON document")
     p.set_defaults(run=_export)

@@ -223,3 +223,33 @@ def feed_menu_lines(hole: MemoryHole, numbers: Sequence[int] | range) -> list[Me
         lines.append(local_link(TEXT, title, FEED_SELECTOR + b"/" + str(number).encode()))
     lines.append(local_link(MENU, "Up", b"/feeds/news"))
     return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m gophermirror.testing [--port P] [--articles N]``: serve the sample hole."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m gophermirror.testing",
+        description="Serve the bundled sample hole on 127.0.0.1 until Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--articles", type=int, default=12)
+    args = parser.parse_args(argv)
+    hole = sample_hole(args.articles)
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(
+                lambda task_status: serve_hole(hole, port=args.port, task_status=task_status)
+            )
+            print(f"sample hole on gopher://127.0.0.1:{port}/", flush=True)
+
+    try:
+        trio.run(run)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -114,3 +114,32 @@ async def test_fetch_raw_json_and_readable(tmp_path: Path) -> None:
                 f"{base}/0/nope" in missing.stderr.decode() and b"Traceback" not in missing.stderr
             )
             nursery.cancel_scope.cancel()
+
+
+async def test_mirror_verify_export_serve_round(tmp_path: Path) -> None:
+    """mirror -> verify -> export (every dialect) -> serve -> fetch, all as processes."""
+    hole = sample_hole(articles=3)
+    root = tmp_path / "m"
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(serve_hole, hole)
+            url = f"gopher://127.0.0.1:{port}/1/feeds/news/eurasianet"
+            done = await _run("mirror", url, "--root", str(root), "--delay", "0", "--json")
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["items"]["new"] == 4
+            assert (await _run("verify", str(root))).returncode == 0
+            for fmt in ("gophernicus", "pygopherd", "bucktooth", "default"):
+                out = await _run(
+                    "export", str(root), "--format", fmt, "--advertise", "m.example:70"
+                )
+                assert out.returncode == 0, out.stderr
+            doc = json.loads(
+                (await _run("export", str(root), "--format", "default", "--json")).stdout
+            )
+            assert doc["menus"] >= 1
+            article = root / f"127.0.0.1_{port}" / "feeds/news/eurasianet/4790"
+            article.write_bytes(article.read_bytes() + b"tampered")
+            damaged = await _run("verify", str(root), "--json")
+            assert damaged.returncode == 1
+            assert json.loads(damaged.stdout)["problems"][0]["path"].endswith("4790")
+            nursery.cancel_scope.cancel()
