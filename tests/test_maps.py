@@ -87,7 +87,11 @@ def awkward(store: Store) -> Entry:
 
 def expected_lines(fmt: str) -> list[bytes]:
     """The awkward menu's lines (without endings) in dialect ``fmt``."""
-    a, sub, pct = f"/{HOLE}/a.txt".encode(), f"/{HOLE}/sub".encode(), f"/{HOLE}/p=2520c=23041".encode()
+    a, sub, pct = (
+        f"/{HOLE}/a.txt".encode(),
+        f"/{HOLE}/sub".encode(),
+        f"/{HOLE}/p=2520c=23041".encode(),
+    )
     gn, pg = fmt in ("default", "gophernicus"), fmt in ("default", "pygopherd")
     long_display = b"L" * (1020 - len(b"0\t" + a)) if gn else b"L" * 1100
     return [
