@@ -273,14 +273,22 @@ def _root(args: argparse.Namespace, config: Config, attr: str = "root") -> Path:
 def _fetch(args: argparse.Namespace, config: Config) -> int:
     from . import ui
     from .client import fetch
-    from .protocol import MENU, parse_menu
+    from .protocol import MENU, error_message, parse_menu
 
     limits = config.politeness.limits()
-    result = trio.run(fetch, args.url, limits)
     if args.raw:
+        # The exact bytes, error replies included (as curl does); the exit
+        # status still says whether the server answered with an error item.
+        result = trio.run(lambda: fetch(args.url, limits, check_error=False))
         sys.stdout.buffer.write(result.raw)
         sys.stdout.buffer.flush()
+        message = error_message(result.body) if len(result.body) < 8192 else None
+        if message is not None:
+            text = message.decode("utf-8", "replace").strip()
+            print(f"gophermirror: {result.url}: server error: {text}", file=sys.stderr)
+            return EXIT_FAILED
         return EXIT_OK
+    result = trio.run(fetch, args.url, limits)
     if args.json:
         import hashlib
 
