@@ -134,3 +134,43 @@ def test_mirror_mapped_hole_keeps_foreign_links_and_cycles(
             raw = store.read_body(menu)
             assert b"other.example" in raw  # foreign links are kept in the stored menu
         server.stop()
+
+
+def test_mirror_hostile_and_missing_selectors(
+    start_peer: Callable[..., PeerServer], peer_root: Path, tmp_path: Path
+) -> None:
+    """A real server's menu listing hostile and missing selectors: errors, no escape."""
+    from tests.peers import make_world_readable
+
+    (peer_root / "ok.txt").write_bytes(b"fine\n")
+    hostile = [
+        "/../../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "\\..\\..\\windows",
+        "/a/../../b",
+        "/missing.txt",
+        "/ok.txt",
+    ]
+    lines = [f"0{sel}\t{sel}" for sel in hostile]
+    (peer_root / "gophermap").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    make_world_readable(peer_root)
+    for name in ("gophernicus", "pygopherd"):
+        server = start_peer(name, peer_root)
+        root = tmp_path / name
+        outside_before = sorted(p.name for p in tmp_path.iterdir())
+        report = run_mirror(server.url("/", "1"), root)
+        with Store.open(root, create=False) as store:
+            assert not store.verify().problems
+            ok = store.get("127.0.0.1", server.port, b"/ok.txt", "file")
+            assert ok is not None and store.read_body(ok) + ok.terminator == server.fetch(
+                b"/ok.txt"
+            )
+        # Nothing was written anywhere but the store.
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*outside_before, name})
+        for path in root.rglob("*"):
+            assert path.resolve().is_relative_to(root.resolve())
+        if name == "pygopherd":  # it answers type 3 for each: recorded as failures
+            assert report["exit"] == 1
+            failed = {e["url"] for e in report["errors"]}
+            assert any("missing.txt" in u for u in failed)
+        server.stop()
