@@ -259,18 +259,40 @@ def _under(fold: str) -> tuple[str, str]:
 
 
 class _Claims:
-    """``paths.ClaimLookup`` over the claims table."""
+    """``paths.ClaimLookup`` over the claims table.
+
+    Directory claims are cached: a crawl asks for the same few directories
+    (the hole dir, ``feeds``, ``feeds/news``...) for every item below them,
+    and a directory claim only goes away through ``forget``.
+    """
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._dirs: dict[str, Claim] = {}
 
     def lookup(self, fold: str) -> Claim | None:
+        cached = self._dirs.get(fold)
+        if cached is not None:
+            return cached
         row = self._db.execute(
             "SELECT path, kind, owner FROM claims WHERE fold = ?", (fold,)
         ).fetchone()
         if row is None:
             return None
-        return Claim(row[0], row[1], None if row[2] is None else bytes(row[2]))
+        claim = Claim(row[0], row[1], None if row[2] is None else bytes(row[2]))
+        if claim.kind == "dir":
+            self._dirs[fold] = claim
+        return claim
+
+    def remember(self, claims: tuple[Claim, ...]) -> None:
+        """New claims were inserted: cache the directories among them."""
+        for claim in claims:
+            if claim.kind == "dir":
+                self._dirs[claim.fold] = claim
+
+    def forget(self) -> None:
+        """Claims were deleted (prune): drop the cache."""
+        self._dirs.clear()
 
 
 @attrs.define(eq=False)
@@ -292,6 +314,9 @@ class Store:
     _fresh: set[str] = attrs.Factory(set)
     _staged: dict[str, str] = attrs.Factory(dict)
     _closed: bool = False
+    _claims: _Claims | None = None
+    _known_dirs: set[str] = attrs.Factory(set)
+    """Directories (relative) known to exist: ``_write_now`` skips the walk."""
 
     # --- opening and closing ------------------------------------------------
     @classmethod
@@ -453,6 +478,7 @@ class Store:
             if self._claimed_below(rel.lower()):
                 raise StoreError("directory in the way holds claimed paths", rel)
             shutil.rmtree(path)
+            self._known_dirs.clear()
         else:
             os.unlink(path)
 
@@ -508,11 +534,22 @@ class Store:
     def _write_now(self, rel: str, data: bytes, *, clear: bool = True) -> None:
         """Write ``ROOT/rel`` atomically now (temp + rename); fsync at commit."""
         if "/" in rel:
-            directory = self._ensure_dir(os.path.dirname(rel), clear=clear)
+            parent = os.path.dirname(rel)
+            if parent in self._known_dirs:
+                directory = self._abs(parent)
+            else:
+                directory = self._ensure_dir(parent, clear=clear)
+                self._known_dirs.add(parent)
         else:
             directory = str(self.root)
         final = self._abs(rel)
-        tmp = self._write_temp(directory, data)
+        try:
+            tmp = self._write_temp(directory, data)
+        except FileNotFoundError:
+            # The directory went away under us (removed by hand): walk again.
+            self._known_dirs.clear()
+            directory = self._ensure_dir(os.path.dirname(rel), clear=clear)
+            tmp = self._write_temp(directory, data)
         try:
             self._replace(tmp, final, clear=clear)
         except BaseException:
@@ -561,12 +598,15 @@ class Store:
         if row is not None:
             return str(row[0])
         hole = hole_dirname(host, port)
-        resolution = resolve(hole, selector, kind, owner, _Claims(self._db))
+        if self._claims is None:
+            self._claims = _Claims(self._db)
+        resolution = resolve(hole, selector, kind, owner, self._claims)
         self._begin()
         self._db.executemany(
             "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
             [(c.fold, c.path, c.kind, c.owner) for c in resolution.claims],
         )
+        self._claims.remember(resolution.claims)
         return resolution.path
 
     # --- items ----------------------------------------------------------------
@@ -587,8 +627,11 @@ class Store:
         terminator: bytes = b"",
         url: str | None = None,
         now: float | None = None,
+        run_id: int | None = None,
     ) -> PutResult:
         """Store a fetched body; the row commits with the batch (``commit``).
+
+        ``run_id``: also record the item as seen in that run (as ``mark_seen``).
 
         A new body is written at once (temp + rename).  A body that replaces
         one a committed row describes is staged next to it and renamed at
@@ -624,23 +667,29 @@ class Store:
             self._db.execute(
                 "INSERT INTO items (url, host, port, selector, kind, item_type, path, size,"
                 " sha256, terminator, first_seen, last_fetched, last_changed, status, error,"
-                " run_id, fetched_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'ok',NULL,NULL,?)",
+                " run_id, fetched_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'ok',NULL,?,?)",
                 (url, host, port, selector, kind, item_type, path, size, digest, terminator,
-                 now, now, now, self._run_id),
+                 now, now, now, run_id, self._run_id),
             )  # fmt: skip
+            first_seen = last_changed = now
         else:
             changed = outcome != "unchanged"
             self._db.execute(
                 "UPDATE items SET url = ?, item_type = ?, path = ?, size = ?, sha256 = ?,"
                 " terminator = ?, last_fetched = ?,"
                 " last_changed = CASE WHEN ? THEN ? ELSE last_changed END,"
-                " status = 'ok', error = NULL, fetched_run = ?"
+                " status = 'ok', error = NULL, fetched_run = ?,"
+                " run_id = coalesce(?, run_id)"
                 " WHERE host = ? AND port = ? AND selector = ? AND kind = ?",
                 (url, item_type, path, size, digest, terminator, now, changed, now,
-                 self._run_id, host, port, selector, kind),
+                 self._run_id, run_id, host, port, selector, kind),
             )  # fmt: skip
-        entry = self._row(host, port, selector, kind)
-        assert entry is not None
+            first_seen = old.first_seen
+            last_changed = now if changed else old.last_changed
+        entry = Entry(
+            url, host, port, selector, item_type, kind, path, size, digest, terminator,
+            first_seen, now, last_changed, "ok", None,
+        )  # fmt: skip
         return PutResult(entry, outcome)
 
     def read_body(self, entry: Entry) -> bytes:
@@ -736,6 +785,9 @@ class Store:
         """
         host = _norm_host(host)
         self.commit()
+        self._known_dirs.clear()
+        if self._claims is not None:
+            self._claims.forget()
         gone = self._db.execute(
             "SELECT id, selector, kind, path FROM items"
             " WHERE host = ? AND port = ? AND status = 'gone'",
