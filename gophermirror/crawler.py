@@ -25,6 +25,7 @@ from .errors import (
     ConnectionReset,
     GopherError,
     GopherTimeout,
+    ServerError,
 )
 from .frontier import Frontier, Task
 from .politeness import Caps, HostGate, Robots, parse_caps, parse_robots
@@ -32,7 +33,8 @@ from .protocol import (
     MENU,
     NON_FETCHABLE_TYPES,
     GopherURL,
-    MenuItem,
+    MenuLine,
+    RawLine,
     check_link,
     parse_menu,
 )
@@ -81,12 +83,18 @@ class CrawlSettings:
 
 @attrs.frozen
 class ItemError:
-    """One item that could not be mirrored."""
+    """One item that could not be mirrored (or one menu line that could not be followed)."""
 
     url: str
+    """The item's URL (for a menu line: the menu's)."""
     error: str
     """The error's class name (``ConnectError``, ``ServerError``...)."""
     message: str
+    """What went wrong, for a person."""
+
+
+MAX_WARNINGS = 1000
+"""Warnings kept in a report (bad menu lines beyond it are only counted)."""
 
 
 @attrs.define(eq=False)
@@ -107,6 +115,11 @@ class CrawlReport:
     truncated: bool = False
     """The item cap was reached: the mirror is incomplete."""
     errors: list[ItemError] = attrs.field(factory=list)
+    bad_lines: int = 0
+    """Menu lines that looked like links but cannot be followed (bad port, NUL...)."""
+    warnings: list[ItemError] = attrs.field(factory=list)
+    """Bad menu lines (with the menu's URL and line number) and robots.txt or
+    caps.txt replies that could not be read; at most ``MAX_WARNINGS``."""
     servers: dict[str, str] = attrs.field(factory=dict)
     """host:port -> server software, from caps.txt."""
 
@@ -134,6 +147,8 @@ class CrawlReport:
             "truncated": self.truncated,
             "servers": dict(self.servers),
             "errors": [attrs.asdict(e) for e in self.errors],
+            "bad_lines": self.bad_lines,
+            "warnings": [attrs.asdict(w) for w in self.warnings],
         }
 
 
@@ -238,7 +253,7 @@ class Crawler:
             self._frontier.add_many(
                 (u.host, u.port, u.selector, u.item_type, 0, u.tls) for u in self.starts
             )
-            workers = max(1, min(self.settings.global_concurrency, 64))
+            workers = max(1, min(self.settings.global_concurrency, 64, self._useful_workers()))
             async with trio.open_nursery() as nursery:
                 for _ in range(workers):
                     nursery.start_soon(self._worker)
@@ -248,6 +263,13 @@ class Crawler:
             self._frontier.close()
             self.report.elapsed = time.monotonic() - self.report.started
         return self.report
+
+    def _useful_workers(self) -> int:
+        """Workers that can be busy at once: more would only wait at a host's gate."""
+        if self.settings.follow_hosts:
+            return self.settings.global_concurrency
+        servers = {(u.host, u.port) for u in self.starts}
+        return self.settings.concurrency * len(servers)
 
     async def _worker(self) -> None:
         while True:
@@ -316,9 +338,7 @@ class Crawler:
             body=result.body,
             terminator=result.terminator,
             url=str(url),
-        )
-        self.store.mark_seen(
-            url.host, url.port, url.selector, entry_outcome.entry.kind, self._run_id
+            run_id=self._run_id,
         )
         outcome = entry_outcome.outcome
         self.report.bytes += len(result.body) + len(result.terminator)
@@ -367,8 +387,12 @@ class Crawler:
         """Queue the links of a fetched menu that are in scope."""
         queue: list[tuple[str, int, bytes, bytes, int, bool]] = []
         stored: list[tuple[str, int, bytes, bytes, int, bool]] = []
-        for item in parse_menu(body, url=menu_url).items:
-            target = self._link_target(item, menu_url)
+        for lineno, item in enumerate(parse_menu(body, url=menu_url).lines, 1):
+            try:
+                target = self._link_target(item, menu_url)
+            except BadMenuLine as exc:
+                self._bad_line(menu_url, lineno, exc.message)
+                continue
             if target is None or not self._scope.follows(target, depth + 1):
                 continue
             row = (
@@ -395,15 +419,31 @@ class Crawler:
         if queue:
             self._frontier.add_many(queue)
 
+    def _bad_line(self, menu_url: GopherURL, lineno: int, message: str) -> None:
+        self.report.bad_lines += 1
+        self._warn(menu_url, "BadMenuLine", f"menu line {lineno}: {message}")
+
+    def _warn(self, url: GopherURL, error: str, message: str) -> None:
+        if len(self.report.warnings) < MAX_WARNINGS:
+            self.report.warnings.append(ItemError(str(url), error, message))
+
     @staticmethod
-    def _link_target(item: MenuItem, menu_url: GopherURL) -> GopherURL | None:
-        if item.is_info or item.selector is None:
+    def _link_target(item: MenuLine, menu_url: GopherURL) -> GopherURL | None:
+        """Where a menu line links; None if nowhere to fetch.
+
+        Raises ``BadMenuLine`` for a line of a fetchable type that cannot be
+        followed (an unreadable line, missing fields, a bad port).
+        """
+        if isinstance(item, RawLine):
+            if item.reason == "empty line":
+                return None
+            raise BadMenuLine(item.reason)
+        if item.is_info or item.type in NON_FETCHABLE_TYPES or item.is_url_link:
             return None
-        try:
-            check_link(item)
-        except BadMenuLine:
-            return None
-        assert item.host is not None and item.port is not None
+        if item.selector is None and item.type == b".":
+            return None  # a stray terminator line
+        check_link(item)
+        assert item.selector is not None and item.host is not None and item.port is not None
         host = item.host.strip().decode("latin-1").lower().strip("[]")
         tls = menu_url.tls and (host, item.port) == (menu_url.host, menu_url.port)
         return GopherURL(host, item.port, item.type, item.selector, None, None, tls)
@@ -436,27 +476,43 @@ class Crawler:
         return state
 
     async def _read_host_files(self, url: GopherURL, state: _HostState) -> None:
-        """Fetch robots.txt and caps.txt once per host and run (errors ignored)."""
-        quick = attrs.evolve(self.settings.limits, max_size=512 * 1024, total_timeout=30.0)
+        """Fetch robots.txt and caps.txt once per host and run.
+
+        A missing file (an error item) is normal; a file that cannot be read
+        (timeout, too large, reset) is a warning, and the crawl goes on as if
+        there were none.
+        """
+        limits = self.settings.limits
+        quick = attrs.evolve(
+            limits,
+            max_size=min(limits.max_size, 512 * 1024),
+            total_timeout=min(limits.total_timeout, 30.0),
+        )
         if self.settings.robots:
+            robots_url = url.with_selector(b"0", b"robots.txt")
             try:
                 async with self._global, state.gate:
                     self.report.requests += 1
-                    robots = await client.fetch(url.with_selector(b"0", b"robots.txt"), quick)
+                    robots = await client.fetch(robots_url, quick)
                 state.robots = parse_robots(robots.body)
                 if state.robots.crawl_delay is not None:
                     state.gate.slow_down(state.robots.crawl_delay)
-            except GopherError:
+            except ServerError:
                 pass
+            except GopherError as exc:
+                self._warn(robots_url, type(exc).__name__, exc.message)
+        caps_url = url.with_selector(b"0", b"caps.txt")
         try:
             async with self._global, state.gate:
                 self.report.requests += 1
-                caps = await client.fetch(url.with_selector(b"0", b"caps.txt"), quick)
+                caps = await client.fetch(caps_url, quick)
             state.caps = parse_caps(caps.body)
             if state.caps is not None and state.caps.software:
                 self.report.servers[url.hostport] = state.caps.software
-        except GopherError:
+        except ServerError:
             pass
+        except GopherError as exc:
+            self._warn(caps_url, type(exc).__name__, exc.message)
 
     def _progress(self, url: GopherURL, outcome: str) -> None:
         if self.on_progress is not None:

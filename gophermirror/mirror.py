@@ -53,17 +53,18 @@ async def mirror(
 ) -> CrawlReport:
     """Mirror ``starts`` into the store at ``root`` and leave it servable.
 
-    Each menu's gophermap is written as soon as the menu is stored (so an
-    interrupted run can already be browsed, links to what is not yet here
-    pointing at the origin), and written again once the run ends, when the
-    items it links to are in.  Only the menus this run fetched are
-    rewritten, so a small feed in a big hole stays cheap to update.
+    The gophermaps of the menus this run fetched are written once the run
+    ends, when the items they link to are in (a link to an item the mirror
+    does not hold keeps pointing at the origin).  Writing each map when its
+    menu arrives as well would cost a fifth of a first run; a run that is
+    killed leaves the new menus of that run without a map, which standard
+    servers then list as directories, the built-in server does not need
+    (it renders menus from the manifest), and the next run writes.
     """
     fetched: list[tuple[str, int, bytes]] = []
 
     def on_menu(store: Store, entry: Entry) -> None:
         fetched.append((entry.host, entry.port, entry.selector))
-        maps.write_gophermap(store, entry)
 
     with Store.open(Path(root), durable=durable) as store:
         report = await crawl(store, starts, settings, on_menu=on_menu, on_progress=on_progress)

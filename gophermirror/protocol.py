@@ -283,34 +283,70 @@ def parse_menu(body: bytes, *, url: object = None) -> Menu:
 
     Never raises: bad lines become ``RawLine`` values that keep their bytes.
     """
+    # Almost every menu ends each line with CRLF and has no NUL: then one
+    # C-level split finds the lines (2x faster than split_lines for big menus).
+    raw = body.split(b"\r\n")
+    if body.count(b"\n") == len(raw) - 1 and b"\x00" not in body:
+        return Menu(tuple(_parse_crlf_lines(raw, url)))
+    return Menu(tuple(_parse_any_lines(body, url)))
+
+
+def _parse_crlf_lines(raw: list[bytes], url: object) -> list[MenuLine]:
+    """``parse_menu`` for a body split on CRLF that holds no other LF and no NUL."""
+    last = raw.pop()  # after the final CRLF: nothing, or a line without an ending
     lines: list[MenuLine] = []
     append = lines.append
-    for lineno, (line, eol) in enumerate(split_lines(body), 1):
-        # Fast path: a well-formed item line.
+    crlf = b"\r\n"
+    for lineno, line in enumerate(raw, 1):
+        if line and len(line) <= _MAX_LINE:
+            fields = line[1:].split(b"\t")
+            if len(fields) == 4:
+                append(MenuItem(line[:1], fields[0], fields[1], fields[2], fields[3], (), crlf))
+                continue
+            append(_item_from_fields(line[:1], fields, crlf))
+            continue
+        append(_odd_line(line, crlf, url, lineno))
+    if last:
+        lines += _parse_any_lines(last, url, first_lineno=len(raw) + 1)
+    return lines
+
+
+def _item_from_fields(item_type: bytes, fields: list[bytes], eol: bytes) -> MenuItem:
+    n = len(fields)
+    return MenuItem(
+        item_type,
+        fields[0],
+        fields[1] if n > 1 else None,
+        fields[2] if n > 2 else None,
+        fields[3] if n > 3 else None,
+        tuple(fields[4:]),
+        eol,
+    )
+
+
+def _odd_line(line: bytes, eol: bytes, url: object, lineno: int) -> MenuLine:
+    """An empty, NUL-holding or overlong line: whatever ``parse_menu_line`` makes of it."""
+    try:
+        return parse_menu_line(line, eol, url=url, lineno=lineno)
+    except BadMenuLine as exc:
+        reason = exc.message.split(": ", 1)[-1]
+        return RawLine(line, eol, reason, lineno)
+
+
+def _parse_any_lines(body: bytes, url: object, first_lineno: int = 1) -> list[MenuLine]:
+    """``parse_menu`` for any bytes: CRLF, LF or no ending, NULs, overlong lines."""
+    lines: list[MenuLine] = []
+    append = lines.append
+    for lineno, (line, eol) in enumerate(split_lines(body), first_lineno):
         if line and b"\x00" not in line and len(line) <= _MAX_LINE:
             fields = line[1:].split(b"\t")
-            n = len(fields)
-            if n == 4:
+            if len(fields) == 4:
                 append(MenuItem(line[:1], fields[0], fields[1], fields[2], fields[3], (), eol))
                 continue
-            append(
-                MenuItem(
-                    line[:1],
-                    fields[0],
-                    fields[1] if n > 1 else None,
-                    fields[2] if n > 2 else None,
-                    fields[3] if n > 3 else None,
-                    tuple(fields[4:]),
-                    eol,
-                )
-            )
+            append(_item_from_fields(line[:1], fields, eol))
             continue
-        try:
-            append(parse_menu_line(line, eol, url=url, lineno=lineno))
-        except BadMenuLine as exc:
-            reason = exc.message.split(": ", 1)[-1]
-            append(RawLine(line, eol, reason, lineno))
-    return Menu(tuple(lines))
+        append(_odd_line(line, eol, url, lineno))
+    return lines
 
 
 def format_menu(menu: Menu | list[MenuLine] | tuple[MenuLine, ...]) -> bytes:
