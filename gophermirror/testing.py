@@ -8,6 +8,7 @@ in magical.fish's format).  Must not touch: the store, the crawler.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -245,10 +246,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             print(f"sample hole on gopher://127.0.0.1:{port}/", flush=True)
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         trio.run(run)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
