@@ -334,9 +334,7 @@ def check_published(root: Path, config: Config, listed: Sequence[Article]) -> No
     assert alpha.findtext("atom:id", namespaces=NS) == format_url(config.feeds[0].url)
     entries = alpha.findall("atom:entry", NS)
     alpha_listed = [a for a in listed if a.feed == "alpha"]
-    assert [e.findtext("atom:id", namespaces=NS) for e in entries] == [
-        a.url for a in alpha_listed
-    ]
+    assert [e.findtext("atom:id", namespaces=NS) for e in entries] == [a.url for a in alpha_listed]
     for entry, article in zip(entries, alpha_listed, strict=True):
         links = {link.get("rel"): link.get("href") for link in entry.findall("atom:link", NS)}
         assert links["via"] == article.url
@@ -656,8 +654,9 @@ async def test_watch_survives_a_long_outage(
         async with trio.open_nursery() as nursery:
             servers: list[trio.CancelScope] = []
 
-            async def serve(port: int = 0, *,
-                            task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+            async def serve(
+                port: int = 0, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+            ) -> None:
                 with trio.CancelScope() as scope:
                     servers.append(scope)
                     await serve_hole(hole, port=port, task_status=task_status)
