@@ -106,7 +106,9 @@ def summary_lines(report: CrawlReport) -> list[str]:
         f"requests: {report.requests}, bytes: {report.bytes}, time: {report.elapsed:.2f} s",
     ]
     if report.bad_lines:
-        lines.append(f"menu lines that cannot be followed: {report.bad_lines} (see --json warnings)")
+        lines.append(
+            f"menu lines that cannot be followed: {report.bad_lines} (see --json warnings)"
+        )
     if report.skipped_robots:
         lines.append(f"skipped by robots.txt: {report.skipped_robots}")
     if report.truncated:
