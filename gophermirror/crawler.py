@@ -152,7 +152,9 @@ class CrawlReport:
         }
 
 
-MenuHook = Callable[[Store, Entry], None]
+MenuHook = Callable[[Store, Entry, bool], None]
+"""Called for each stored menu: (store, its row, whether its gophermap may have
+changed: the menu is new or changed, or it links to items fetched in this run)."""
 ProgressHook = Callable[[CrawlReport, str, str], None]
 """Called after each item: (report so far, URL, outcome)."""
 
@@ -344,9 +346,9 @@ class Crawler:
         self.report.bytes += len(result.body) + len(result.terminator)
         if url.item_type == MENU:
             self.report.menus += 1
+            queued = self._expand(url, task.depth, result.body)
             if self.on_menu is not None:
-                self.on_menu(self.store, entry_outcome.entry)
-            self._expand(url, task.depth, result.body)
+                self.on_menu(self.store, entry_outcome.entry, queued or outcome != "unchanged")
         if outcome == "new":
             self.report.new += 1
         elif outcome == "changed":
@@ -383,18 +385,25 @@ class Crawler:
             self._menu_failed.add((url.host, url.port))
         self._progress(url, "failed")
 
-    def _expand(self, menu_url: GopherURL, depth: int, body: bytes) -> None:
-        """Queue the links of a fetched menu that are in scope."""
-        queue: list[tuple[str, int, bytes, bytes, int, bool]] = []
-        stored: list[tuple[str, int, bytes, bytes, int, bool]] = []
+    def _expand(self, menu_url: GopherURL, depth: int, body: bytes) -> bool:
+        """Queue the links of a fetched menu that are in scope.
+
+        Returns whether anything was queued (else every link the menu has in
+        scope was already stored, and its map cannot have changed).
+        """
+        targets: list[GopherURL] = []
         for lineno, item in enumerate(parse_menu(body, url=menu_url).lines, 1):
             try:
                 target = self._link_target(item, menu_url)
             except BadMenuLine as exc:
                 self._bad_line(menu_url, lineno, exc.message)
                 continue
-            if target is None or not self._scope.follows(target, depth + 1):
-                continue
+            if target is not None and self._scope.follows(target, depth + 1):
+                targets.append(target)
+        wanted = self._wanted(targets)
+        queue: list[tuple[str, int, bytes, bytes, int, bool]] = []
+        stored: list[tuple[str, int, bytes, bytes, int, bool]] = []
+        for target, want in zip(targets, wanted, strict=True):
             row = (
                 target.host,
                 target.port,
@@ -403,21 +412,22 @@ class Crawler:
                 depth + 1,
                 target.tls,
             )
-            if target.item_type != MENU and not self._wants(target):
-                stored.append(row)
-            else:
-                queue.append(row)
+            (queue if want else stored).append(row)
         if stored:
+            seen: dict[tuple[str, int], list[bytes]] = {}
             for index in self._frontier.add_many(stored, done=True):
                 host, port, selector = stored[index][:3]
-                self.store.mark_seen(host, port, selector, "file", self._run_id)
+                seen.setdefault((host, port), []).append(selector)
                 self.report.unchanged += 1
+            for (host, port), selectors in seen.items():
+                self.store.mark_seen_many(host, port, selectors, "file", self._run_id)
         room = self.settings.max_items - self._frontier.added
         if len(queue) > room:
             queue = queue[: max(room, 0)]
             self.report.truncated = True
         if queue:
             self._frontier.add_many(queue)
+        return bool(queue)
 
     def _bad_line(self, menu_url: GopherURL, lineno: int, message: str) -> None:
         self.report.bad_lines += 1
@@ -448,15 +458,36 @@ class Crawler:
         tls = menu_url.tls and (host, item.port) == (menu_url.host, menu_url.port)
         return GopherURL(host, item.port, item.type, item.selector, None, None, tls)
 
-    def _wants(self, url: GopherURL) -> bool:
-        """Whether a document must be downloaded (not stored, or refresh asked)."""
+    def _wanted(self, targets: list[GopherURL]) -> list[bool]:
+        """For each link: must it be fetched? Menus always; documents unless stored.
+
+        A document is fetched again when it is not stored OK with the same
+        type, or ``refresh`` / ``refresh_older_than`` asks for it.  One store
+        query per server for the whole menu.
+        """
         if self.settings.refresh:
-            return True
-        entry = self.store.get(url.host, url.port, url.selector, "file")
-        if entry is None or entry.status != "ok" or entry.item_type != url.item_type:
-            return True
+            return [True] * len(targets)
+        by_server: dict[tuple[str, int], list[bytes]] = {}
+        for target in targets:
+            if target.item_type != MENU:
+                by_server.setdefault((target.host, target.port), []).append(target.selector)
+        known = {
+            server: self.store.file_states(server[0], server[1], selectors)
+            for server, selectors in by_server.items()
+        }
         older = self.settings.refresh_older_than
-        return older is not None and time.time() - entry.last_fetched > older
+        now = time.time()
+        wanted = []
+        for target in targets:
+            if target.item_type == MENU:
+                wanted.append(True)
+                continue
+            state = known[(target.host, target.port)].get(target.selector)
+            if state is None or state[1] != "ok" or state[0] != target.item_type:
+                wanted.append(True)
+            else:
+                wanted.append(older is not None and now - state[2] > older)
+        return wanted
 
     # -- hosts ---------------------------------------------------------------
 

@@ -55,23 +55,27 @@ async def mirror(
 
     The gophermaps of the menus this run fetched are written once the run
     ends, when the items they link to are in (a link to an item the mirror
-    does not hold keeps pointing at the origin).  Writing each map when its
+    does not hold keeps pointing at the origin); an unchanged menu whose
+    links were all stored already keeps its map, so an update run of an
+    unchanged hole writes nothing but the manifest.  Writing each map when its
     menu arrives as well would cost a fifth of a first run; a run that is
     killed leaves the new menus of that run without a map, which standard
     servers then list as directories, the built-in server does not need
     (it renders menus from the manifest), and the next run writes.
     """
-    fetched: list[tuple[str, int, bytes]] = []
+    stale: list[tuple[str, int, bytes]] = []
 
-    def on_menu(store: Store, entry: Entry) -> None:
-        fetched.append((entry.host, entry.port, entry.selector))
+    def on_menu(store: Store, entry: Entry, may_have_changed: bool) -> None:
+        if may_have_changed or not (store.root / maps.map_relpath(entry)).is_file():
+            stale.append((entry.host, entry.port, entry.selector))
 
     with Store.open(Path(root), durable=durable) as store:
         report = await crawl(store, starts, settings, on_menu=on_menu, on_progress=on_progress)
         store.commit()
-        for host, port, selector in fetched:
+        for host, port, selector in stale:
             entry = store.get(host, port, selector, "menu")
             if entry is not None:
                 maps.write_gophermap(store, entry)
-        maps.write_root_map(store)
+        if stale or report.gone or not (store.root / maps.ROOT_MAP).is_file():
+            maps.write_root_map(store)
     return report

@@ -717,6 +717,43 @@ class Store:
             (run_id, _norm_host(host), port, selector, kind),
         )
 
+    def file_states(
+        self, host: str, port: int, selectors: list[bytes]
+    ) -> dict[bytes, tuple[bytes, str, float]]:
+        """``selector -> (item_type, status, last_fetched)`` of the files that have a row.
+
+        One query per 500 selectors: what the crawler asks of every menu's links.
+        """
+        host = _norm_host(host)
+        found: dict[bytes, tuple[bytes, str, float]] = {}
+        for start in range(0, len(selectors), 500):
+            chunk = selectors[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._live().execute(
+                "SELECT selector, item_type, status, last_fetched FROM items"
+                f" WHERE host = ? AND port = ? AND kind = 'file' AND selector IN ({marks})",
+                (host, port, *chunk),
+            )
+            for selector, item_type, status, last_fetched in rows:
+                found[bytes(selector)] = (bytes(item_type), status, last_fetched)
+        return found
+
+    def mark_seen_many(
+        self, host: str, port: int, selectors: list[bytes], kind: str, run_id: int
+    ) -> None:
+        """``mark_seen`` for many items of one hole at once."""
+        _check_kind(kind)
+        if not selectors:
+            return
+        self._begin()
+        host = _norm_host(host)
+        self._db.executemany(
+            "UPDATE items SET run_id = ?, status = CASE WHEN status != 'gone' THEN status"
+            " WHEN sha256 != '' THEN 'ok' ELSE 'failed' END"
+            " WHERE host = ? AND port = ? AND selector = ? AND kind = ?",
+            [(run_id, host, port, selector, kind) for selector in selectors],
+        )
+
     def mark_failed(
         self,
         *,
