@@ -388,8 +388,9 @@ class Crawler:
     def _expand(self, menu_url: GopherURL, depth: int, body: bytes) -> bool:
         """Queue the links of a fetched menu that are in scope.
 
-        Returns whether anything was queued (else every link the menu has in
-        scope was already stored, and its map cannot have changed).
+        Returns whether a link of it may become local in this run: a target
+        the mirror does not hold yet is queued (else the menu's map, which
+        points local links at what the mirror holds, cannot change).
         """
         targets: list[GopherURL] = []
         for lineno, item in enumerate(parse_menu(body, url=menu_url).lines, 1):
@@ -400,10 +401,11 @@ class Crawler:
                 continue
             if target is not None and self._scope.follows(target, depth + 1):
                 targets.append(target)
-        wanted = self._wanted(targets)
+        wanted, servable = self._wanted(targets)
         queue: list[tuple[str, int, bytes, bytes, int, bool]] = []
         stored: list[tuple[str, int, bytes, bytes, int, bool]] = []
-        for target, want in zip(targets, wanted, strict=True):
+        arriving = False
+        for target, want, held in zip(targets, wanted, servable, strict=True):
             row = (
                 target.host,
                 target.port,
@@ -413,12 +415,13 @@ class Crawler:
                 target.tls,
             )
             (queue if want else stored).append(row)
+            arriving = arriving or (want and not held)
         if stored:
+            # Counted once per run, however many menus link to it.
+            self.report.unchanged += self._frontier.add_many(stored, done=True)
             seen: dict[tuple[str, int], list[bytes]] = {}
-            for index in self._frontier.add_many(stored, done=True):
-                host, port, selector = stored[index][:3]
+            for host, port, selector, *_ in stored:
                 seen.setdefault((host, port), []).append(selector)
-                self.report.unchanged += 1
             for (host, port), selectors in seen.items():
                 self.store.mark_seen_many(host, port, selectors, "file", self._run_id)
         room = self.settings.max_items - self._frontier.added
@@ -427,7 +430,7 @@ class Crawler:
             self.report.truncated = True
         if queue:
             self._frontier.add_many(queue)
-        return bool(queue)
+        return arriving
 
     def _bad_line(self, menu_url: GopherURL, lineno: int, message: str) -> None:
         self.report.bad_lines += 1
@@ -458,36 +461,41 @@ class Crawler:
         tls = menu_url.tls and (host, item.port) == (menu_url.host, menu_url.port)
         return GopherURL(host, item.port, item.type, item.selector, None, None, tls)
 
-    def _wanted(self, targets: list[GopherURL]) -> list[bool]:
-        """For each link: must it be fetched? Menus always; documents unless stored.
+    def _wanted(self, targets: list[GopherURL]) -> tuple[list[bool], list[bool]]:
+        """For each link: must it be fetched, and does the mirror hold it already?
 
-        A document is fetched again when it is not stored OK with the same
-        type, or ``refresh`` / ``refresh_older_than`` asks for it.  One store
-        query per server for the whole menu.
+        Menus are always fetched; documents when not stored OK with the same
+        type, or when ``refresh`` / ``refresh_older_than`` asks.  One store
+        query per server and kind for the whole menu.
         """
-        if self.settings.refresh:
-            return [True] * len(targets)
-        by_server: dict[tuple[str, int], list[bytes]] = {}
+        by_key: dict[tuple[str, int, str], list[bytes]] = {}
         for target in targets:
-            if target.item_type != MENU:
-                by_server.setdefault((target.host, target.port), []).append(target.selector)
+            kind = "menu" if target.item_type == MENU else "file"
+            by_key.setdefault((target.host, target.port, kind), []).append(target.selector)
         known = {
-            server: self.store.file_states(server[0], server[1], selectors)
-            for server, selectors in by_server.items()
+            key: self.store.item_states(key[0], key[1], selectors, key[2])
+            for key, selectors in by_key.items()
         }
         older = self.settings.refresh_older_than
         now = time.time()
-        wanted = []
+        wanted, held = [], []
         for target in targets:
-            if target.item_type == MENU:
-                wanted.append(True)
-                continue
-            state = known[(target.host, target.port)].get(target.selector)
-            if state is None or state[1] != "ok" or state[0] != target.item_type:
+            is_menu = target.item_type == MENU
+            state = known[(target.host, target.port, "menu" if is_menu else "file")].get(
+                target.selector
+            )
+            held.append(state is not None and state[1] != "failed")
+            if (
+                is_menu
+                or self.settings.refresh
+                or state is None
+                or state[1] != "ok"
+                or state[0] != target.item_type
+            ):
                 wanted.append(True)
             else:
                 wanted.append(older is not None and now - state[2] > older)
-        return wanted
+        return wanted, held
 
     # -- hosts ---------------------------------------------------------------
 

@@ -73,28 +73,29 @@ class Frontier:
 
     def add_many(
         self, tasks: Iterable[tuple[str, int, bytes, bytes, int, bool]], *, done: bool = False
-    ) -> list[int]:
-        """Queue URLs not seen before in this run; returns the indexes of the new ones.
+    ) -> int:
+        """Queue URLs not seen before in this run; returns how many were new.
 
         ``done=True`` records them as handled already (stored, not to fetch),
-        so that a later link to the same URL is not counted twice.
+        so that a later link to the same URL is neither fetched nor counted.
         """
         state = 2 if done else 0
-        fresh = []
-        insert = self._db.execute
-        sql = (
-            "INSERT OR IGNORE INTO queue (host, port, selector, item_type, depth, tls, priority,"
-            " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
+        before = self._db.total_changes
         self._db.execute("BEGIN")
         try:
-            for index, (h, p, s, t, d, tls) in enumerate(tasks):
-                if insert(sql, (h, p, s, t, d, int(tls), 0 if t == MENU else 1, state)).rowcount:
-                    fresh.append(index)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO queue (host, port, selector, item_type, depth, tls,"
+                " priority, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (h, p, s, t, d, int(tls), 0 if t == MENU else 1, state)
+                    for h, p, s, t, d, tls in tasks
+                ],
+            )
         finally:
             self._db.execute("COMMIT")
+        fresh = self._db.total_changes - before
         if not done:
-            self.added += len(fresh)
+            self.added += fresh
         return fresh
 
     def take(self) -> Task | None:

@@ -717,13 +717,14 @@ class Store:
             (run_id, _norm_host(host), port, selector, kind),
         )
 
-    def file_states(
-        self, host: str, port: int, selectors: list[bytes]
+    def item_states(
+        self, host: str, port: int, selectors: list[bytes], kind: str = "file"
     ) -> dict[bytes, tuple[bytes, str, float]]:
-        """``selector -> (item_type, status, last_fetched)`` of the files that have a row.
+        """``selector -> (item_type, status, last_fetched)`` of the items that have a row.
 
         One query per 500 selectors: what the crawler asks of every menu's links.
         """
+        _check_kind(kind)
         host = _norm_host(host)
         found: dict[bytes, tuple[bytes, str, float]] = {}
         for start in range(0, len(selectors), 500):
@@ -731,8 +732,8 @@ class Store:
             marks = ",".join("?" * len(chunk))
             rows = self._live().execute(
                 "SELECT selector, item_type, status, last_fetched FROM items"
-                f" WHERE host = ? AND port = ? AND kind = 'file' AND selector IN ({marks})",
-                (host, port, *chunk),
+                f" WHERE host = ? AND port = ? AND kind = ? AND selector IN ({marks})",
+                (host, port, kind, *chunk),
             )
             for selector, item_type, status, last_fetched in rows:
                 found[bytes(selector)] = (bytes(item_type), status, last_fetched)
