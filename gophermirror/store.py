@@ -315,6 +315,7 @@ class Store:
     _staged: dict[str, str] = attrs.Factory(dict)
     _closed: bool = False
     _claims: _Claims | None = None
+    _tmp_serial: int = 0
     _known_dirs: set[str] = attrs.Factory(set)
     """Directories (relative) known to exist: ``_write_now`` skips the walk."""
 
@@ -508,8 +509,16 @@ class Store:
         return path
 
     def _write_temp(self, directory: str, data: bytes) -> str:
-        tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        # Names from a counter (cheaper than random); O_EXCL makes a clash with
+        # a crashed run's leftover (same pid) fall back to a random name.
+        self._tmp_serial += 1
+        tmp = os.path.join(directory, f"{TMP_PREFIX}{os.getpid():x}-{self._tmp_serial:x}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, FILE_MODE)
+        except FileExistsError:
+            tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
+            fd = os.open(tmp, flags, FILE_MODE)
         try:
             os.fchmod(fd, FILE_MODE)
             view = memoryview(data)
