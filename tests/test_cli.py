@@ -117,7 +117,7 @@ async def test_fetch_raw_json_and_readable(tmp_path: Path) -> None:
 
 
 async def test_mirror_verify_export_serve_round(tmp_path: Path) -> None:
-    """mirror -> verify -> export (every dialect) -> serve -> fetch, all as processes."""
+    """mirror -> verify -> export (every dialect) -> tamper -> verify, all as processes."""
     hole = sample_hole(articles=3)
     root = tmp_path / "m"
     with trio.fail_after(90):
