@@ -117,7 +117,11 @@ async def _open(
             if not limits.tls_verify:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            stream = trio.SSLStream(trio.SocketStream(sock), context, server_hostname=url.host)
+            # https_compatible: many gophers servers close without TLS close_notify;
+            # gopher has no length field, so that EOF is the end of the reply.
+            stream = trio.SSLStream(
+                trio.SocketStream(sock), context, server_hostname=url.host, https_compatible=True
+            )
             try:
                 await stream.do_handshake()
             except BaseException:
@@ -128,6 +132,8 @@ async def _open(
         raise GopherTimeout(f"no connection within {limits.connect_timeout:g} s", url) from None
     except (OSError, trio.BrokenResourceError) as exc:
         raise ConnectError(_reason(exc), url) from None
+    except ValueError as exc:  # a host name IDNA refuses (a 64-byte label, "a..b"), a NUL
+        raise ConnectError(f"bad host name: {exc}", url) from None
 
 
 async def open_stream(url: GopherURL, limits: Limits = DEFAULT_LIMITS) -> trio.abc.Stream:

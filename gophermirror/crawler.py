@@ -234,6 +234,7 @@ class Crawler:
     _hosts: dict[tuple[str, int], _HostState] = attrs.field(factory=dict, init=False)
     _global: trio.Semaphore = attrs.field(init=False)
     _run_id: int = attrs.field(default=0, init=False)
+    _started_at: float = attrs.field(default=0.0, init=False)
     _in_flight: int = attrs.field(default=0, init=False)
     _wakeup: trio.Event = attrs.field(factory=trio.Event, init=False)
     _since_commit: int = attrs.field(default=0, init=False)
@@ -251,6 +252,7 @@ class Crawler:
     async def run(self) -> CrawlReport:
         """Crawl until the frontier is empty; returns the report."""
         self._run_id = self.store.begin_run()
+        self._started_at = time.time()
         try:
             self._frontier.add_many(
                 (u.host, u.port, u.selector, u.item_type, 0, u.tls) for u in self.starts
@@ -305,8 +307,16 @@ class Crawler:
             self._last_commit = now
 
     def _finish(self) -> None:
-        """Mark items gone from fully crawled holes (never on a partial run)."""
-        if self.report.truncated:
+        """Mark items gone from fully crawled holes (never on a partial run).
+
+        A run that saw less than the whole scope marks nothing gone: one cut
+        short by ``max_items``, narrowed by ``depth``, ``include`` or
+        ``exclude``, or that robots.txt kept from something (those items may
+        well still be on the origin).
+        """
+        s = self.settings
+        narrowed = s.depth is not None or s.include or s.exclude or self.report.skipped_robots
+        if self.report.truncated or narrowed:
             return
         for start in self.starts:
             key = (start.host, start.port)
@@ -329,19 +339,19 @@ class Crawler:
             return
         try:
             result = await self._fetch(url, state)
-        except GopherError as exc:
+            entry_outcome = self.store.put(
+                host=url.host,
+                port=url.port,
+                selector=url.selector,
+                item_type=url.item_type,
+                body=result.body,
+                terminator=result.terminator,
+                url=str(url),
+                run_id=self._run_id,
+            )
+        except GopherError as exc:  # StoreError too: a write that failed fails this item
             self._failed(url, task, exc)
             return
-        entry_outcome = self.store.put(
-            host=url.host,
-            port=url.port,
-            selector=url.selector,
-            item_type=url.item_type,
-            body=result.body,
-            terminator=result.terminator,
-            url=str(url),
-            run_id=self._run_id,
-        )
         outcome = entry_outcome.outcome
         self.report.bytes += len(result.body) + len(result.terminator)
         if url.item_type == MENU:
@@ -388,9 +398,10 @@ class Crawler:
     def _expand(self, menu_url: GopherURL, depth: int, body: bytes) -> bool:
         """Queue the links of a fetched menu that are in scope.
 
-        Returns whether a link of it may become local in this run: a target
-        the mirror does not hold yet is queued (else the menu's map, which
-        points local links at what the mirror holds, cannot change).
+        Returns whether a link of it may have become local, or its target
+        changed, in this run: a target the mirror did not hold before the run
+        (else the menu's map, which points local links at what the mirror
+        holds, cannot change).
         """
         targets: list[GopherURL] = []
         for lineno, item in enumerate(parse_menu(body, url=menu_url).lines, 1):
@@ -415,7 +426,7 @@ class Crawler:
                 target.tls,
             )
             (queue if want else stored).append(row)
-            arriving = arriving or (want and not held)
+            arriving = arriving or not held
         if stored:
             # Counted once per run, however many menus link to it.
             self.report.unchanged += self._frontier.add_many(stored, done=True)
@@ -484,7 +495,12 @@ class Crawler:
             state = known[(target.host, target.port, "menu" if is_menu else "file")].get(
                 target.selector
             )
-            held.append(state is not None and state[1] != "failed")
+            # Held with these bytes since before this run (an item that arrived
+            # or changed in this run may be a link its menu's map still sends
+            # to the origin).
+            held.append(
+                state is not None and state[1] != "failed" and 0 < state[3] < self._started_at
+            )
             if (
                 is_menu
                 or self.settings.refresh

@@ -728,24 +728,24 @@ class Store:
 
     def item_states(
         self, host: str, port: int, selectors: list[bytes], kind: str = "file"
-    ) -> dict[bytes, tuple[bytes, str, float]]:
-        """``selector -> (item_type, status, last_fetched)`` of the items that have a row.
+    ) -> dict[bytes, tuple[bytes, str, float, float]]:
+        """``selector -> (item_type, status, last_fetched, last_changed)`` of the items with a row.
 
         One query per 500 selectors: what the crawler asks of every menu's links.
         """
         _check_kind(kind)
         host = _norm_host(host)
-        found: dict[bytes, tuple[bytes, str, float]] = {}
+        found: dict[bytes, tuple[bytes, str, float, float]] = {}
         for start in range(0, len(selectors), 500):
             chunk = selectors[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._live().execute(
-                "SELECT selector, item_type, status, last_fetched FROM items"
+                "SELECT selector, item_type, status, last_fetched, last_changed FROM items"
                 f" WHERE host = ? AND port = ? AND kind = ? AND selector IN ({marks})",
                 (host, port, kind, *chunk),
             )
-            for selector, item_type, status, last_fetched in rows:
-                found[bytes(selector)] = (bytes(item_type), status, last_fetched)
+            for selector, item_type, status, last_fetched, last_changed in rows:
+                found[bytes(selector)] = (bytes(item_type), status, last_fetched, last_changed)
         return found
 
     def mark_seen_many(
@@ -811,17 +811,25 @@ class Store:
     def mark_gone(self, run_id: int, host: str, port: int, selector_prefix: bytes = b"") -> int:
         """Mark ``'gone'`` the rows of a hole neither listed nor fetched in ``run_id``.
 
-        Only rows whose selector starts with ``selector_prefix`` (bytes, as
-        is) are considered: pass the start selector of a partial crawl.
-        Call it only after a complete crawl.  Never deletes files.
+        Only rows under ``selector_prefix`` are considered (the crawler's
+        scope rule: the prefix itself and what follows it after a ``/``, so
+        ``/a`` does not cover ``/ab``; ``b""`` and ``b"/"`` cover the hole):
+        pass the start selector of a partial crawl.  Call it only after a
+        complete crawl.  Never deletes files.
         """
         self._begin()
-        cur = self._db.execute(
+        sql = (
             "UPDATE items SET status = 'gone' WHERE host = ? AND port = ? AND status != 'gone'"
             " AND run_id IS NOT ? AND fetched_run IS NOT ?"
-            " AND substr(selector, 1, ?) = ?",
-            (_norm_host(host), port, run_id, run_id, len(selector_prefix), selector_prefix),
         )
+        args: list[object] = [_norm_host(host), port, run_id, run_id]
+        prefix = selector_prefix
+        if prefix not in (b"", b"/"):
+            base = prefix[:-1] if prefix.endswith(b"/") else prefix
+            below = base + b"/"
+            sql += " AND (selector = ? OR substr(selector, 1, ?) = ?)"
+            args += [base, len(below), below]
+        cur = self._db.execute(sql, args)
         return cur.rowcount
 
     def prune(self, host: str, port: int) -> int:

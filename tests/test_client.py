@@ -10,7 +10,7 @@ import trio
 
 from gophermirror.client import Limits, fetch
 from gophermirror.errors import ConnectError, ConnectionReset, GopherTimeout, ServerError, TooLarge
-from gophermirror.protocol import parse_menu
+from gophermirror.protocol import GopherURL, parse_menu
 from gophermirror.testing import MemoryHole, info_line, local_link, serve_hole
 
 
@@ -136,3 +136,10 @@ async def test_ipv6_loopback() -> None:
             result = await fetch(f"gopher://[::1]:{port}/0/v6")
             assert result.body == b"over ipv6\n"
             nursery.cancel_scope.cancel()
+
+
+async def test_host_names_idna_refuses_are_a_connect_error() -> None:
+    with trio.fail_after(10):
+        for host in ("a" * 64 + ".example", "a..b"):
+            with pytest.raises(ConnectError, match="bad host name"):
+                await fetch(GopherURL(host, 70, b"0", b"/x"))

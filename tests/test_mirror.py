@@ -286,3 +286,53 @@ async def test_kill_and_resume(tmp_path: Path) -> None:
     stored = stored_bodies(root, port)
     assert set(stored) == set(hole.replies)
     assert all(raw == hole.replies[s] for s, (raw, _) in stored.items())
+
+
+# --- regressions from review -----------------------------------------------------
+
+
+async def test_gone_respects_the_selector_boundary_and_narrowed_runs(tmp_path: Path) -> None:
+    hole = MemoryHole()
+    hole.add_menu(b"/a", [local_link(b"0", "y", b"/a/y"), local_link(b"1", "deep", b"/a/d")])
+    hole.add_menu(b"/a/d", [local_link(b"0", "z", b"/a/d/z")])
+    hole.add_menu(b"/ab", [local_link(b"0", "x", b"/ab/x")])
+    for sel in (b"/a/y", b"/a/d/z", b"/ab/x"):
+        hole.add(sel, b"text\n")
+    root = tmp_path / "m"
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(serve_hole, hole)
+            await mirror(root, [GopherURL("127.0.0.1", port, b"1", b"/ab")], FAST)
+            full = await mirror(root, [GopherURL("127.0.0.1", port, b"1", b"/a")], FAST)
+            assert full.gone == 0  # /ab is not under /a
+            narrowed = await mirror(
+                root, [GopherURL("127.0.0.1", port, b"1", b"/a")], CrawlSettings(delay=0, depth=0)
+            )
+            assert narrowed.gone == 0  # /a/d/z was not reached, not gone
+            nursery.cancel_scope.cancel()
+    with Store.open(root, create=False) as store:
+        assert all(e.status == "ok" for e in store.entries())
+
+
+async def test_map_of_unchanged_menu_follows_an_item_that_arrived(tmp_path: Path) -> None:
+    """An item that arrives in this run before an unchanged menu linking it is expanded."""
+    from gophermirror import maps
+
+    hole = MemoryHole()
+    hole.add_menu(b"", [local_link(b"0", "d", b"/d"), local_link(b"1", "m1", b"/m1")])
+    hole.add_menu(b"/m1", [local_link(b"1", "m", b"/m1/m")])
+    hole.add_menu(b"/m1/m", [local_link(b"0", "d again", b"/d")])
+    root = tmp_path / "m"
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(serve_hole, hole)
+            start = [GopherURL("127.0.0.1", port, b"1", b"")]
+            await mirror(root, start, CrawlSettings(delay=0, robots=False))  # /d is missing
+            hole.add(b"/d", b"dee\r\n")
+            await mirror(root, start, CrawlSettings(delay=0, robots=False))
+            nursery.cancel_scope.cancel()
+    with Store.open(root, create=False) as store:
+        menu = store.get("127.0.0.1", port, b"/m1/m", "menu")
+        assert menu is not None
+        on_disk = (root / maps.map_relpath(menu)).read_bytes()
+        assert f"/127.0.0.1_{port}/d".encode() in on_disk
