@@ -136,12 +136,6 @@ async def _open(
         raise ConnectError(f"bad host name: {exc}", url) from None
 
 
-async def open_stream(url: GopherURL, limits: Limits = DEFAULT_LIMITS) -> trio.abc.Stream:
-    """Connect to the server of ``url`` (TLS when it says ``gophers``) as a trio stream."""
-    conn = await _open(url, limits)
-    return conn if isinstance(conn, trio.SSLStream) else trio.SocketStream(conn)
-
-
 async def fetch(
     url: GopherURL | str,
     limits: Limits = DEFAULT_LIMITS,

@@ -254,9 +254,7 @@ def _open_state(root: Path) -> FeedState:
 # --------------------------------------------------------------------------
 
 
-def visible_articles(
-    state: FeedState, feeds: Sequence[Feed], *, now: float
-) -> list[Article]:
+def visible_articles(state: FeedState, feeds: Sequence[Feed], *, now: float) -> list[Article]:
     """Every feed's articles after its retention, merged newest first."""
     by_feed: dict[str, list[Article]] = {f.name: [] for f in feeds}
     for article in state.articles(by_feed):
@@ -547,4 +545,3 @@ async def watch_until_signalled(
             nursery.start_soon(wait_for_signal)
             nursery.start_soon(run)
     return caught[0] if caught else None
-

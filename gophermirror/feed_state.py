@@ -180,11 +180,7 @@ class Article:
     @property
     def display_title(self) -> str:
         """The title to show: the menu's, else the article's, else the selector."""
-        return (
-            self.menu_title
-            or (self.title or "").strip()
-            or decode_for_humans(self.selector)
-        )
+        return self.menu_title or (self.title or "").strip() or decode_for_humans(self.selector)
 
     @property
     def precision(self) -> str:

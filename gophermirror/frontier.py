@@ -115,11 +115,6 @@ class Frontier:
             )
         return self._buffer.popleft()
 
-    def pending(self) -> int:
-        """Tasks not yet handed out."""
-        row = self._db.execute("SELECT count(*) FROM queue WHERE state = 0").fetchone()
-        return int(row[0]) + len(self._buffer)
-
     def close(self) -> None:
         """Drop the queue (its file too)."""
         self._db.close()

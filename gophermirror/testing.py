@@ -200,7 +200,7 @@ def sample_hole(articles: int = 12, *, first: int = 4789) -> MemoryHole:
             local_link(MENU, "Up", b"/feeds"),
         ],
     )
-    hole.add_menu(FEED_SELECTOR, feed_menu_lines(hole, range(first + articles - 1, first - 1, -1)))
+    hole.add_menu(FEED_SELECTOR, feed_menu_lines(range(first + articles - 1, first - 1, -1)))
     for number in range(first, first + articles):
         body = sample_article(number)
         hole.add(FEED_SELECTOR + b"/" + str(number).encode(), body)
@@ -208,7 +208,7 @@ def sample_hole(articles: int = 12, *, first: int = 4789) -> MemoryHole:
     return hole
 
 
-def feed_menu_lines(hole: MemoryHole, numbers: Sequence[int] | range) -> list[MenuItem]:
+def feed_menu_lines(numbers: Sequence[int] | range) -> list[MenuItem]:
     """Menu lines of a feed listing articles ``numbers`` (newest first)."""
     from .article import parse_article, sample_article
 

@@ -108,7 +108,7 @@ class Origin:
             self.newest += 1
             self.hole.add(FEED_SELECTOR + b"/%d" % self.newest, sample_article(self.newest))
         numbers = range(self.newest, FIRST - 1, -1)
-        self.hole.add_menu(FEED_SELECTOR, feed_menu_lines(self.hole, numbers))
+        self.hole.add_menu(FEED_SELECTOR, feed_menu_lines(numbers))
         self.remember()
 
 

@@ -87,7 +87,7 @@ async def test_update_run_fetches_only_menus_then_new_items(tmp_path: Path) -> N
                 hole.add(FEED_SELECTOR + b"/" + str(n).encode(), sample_article(n))
             hole.remove(FEED_SELECTOR + b"/4789")
             hole.add_menu(
-                FEED_SELECTOR, feed_menu_lines(hole, [4796, 4795, 4794, 4793, 4792, 4791, 4790])
+                FEED_SELECTOR, feed_menu_lines([4796, 4795, 4794, 4793, 4792, 4791, 4790])
             )
             hole.requests.clear()
             third = await mirror(root, [start], FAST)
