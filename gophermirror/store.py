@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, quote_from_bytes
+from urllib.parse import quote
 
 import attrs
 
@@ -43,6 +43,7 @@ from gophermirror.paths import (
     resolve,
     unescape_component,
 )
+from gophermirror.protocol import GopherURL, format_url
 
 SCHEMA_VERSION = 1
 """``PRAGMA user_version`` of the manifest this code writes."""
@@ -61,7 +62,6 @@ STATUSES = ("ok", "gone", "failed")
 
 _GENERATED = frozenset({MAP_NAME, "gophertag"})
 _CHUNK = 1 << 20
-_URL_SAFE = "/:@!$&'()*+,;="
 
 _SCHEMA = """
 CREATE TABLE items (
@@ -209,8 +209,7 @@ def _norm_host(host: str) -> str:
 
 
 def _gopher_url(host: str, port: int, item_type: bytes, selector: bytes) -> str:
-    netloc = f"[{host}]" if ":" in host else host
-    return f"gopher://{netloc}:{port}/{quote_from_bytes(item_type + selector, safe=_URL_SAFE)}"
+    return format_url(GopherURL(host, port, item_type, selector))
 
 
 def _entry(row: Any) -> Entry:
