@@ -35,8 +35,8 @@ from .protocol import (
     GopherURL,
     MenuLine,
     RawLine,
-    check_link,
     parse_menu,
+    url_for_item,
 )
 from .store import Entry, Store
 
@@ -466,11 +466,10 @@ class Crawler:
             return None
         if item.selector is None and item.type == b".":
             return None  # a stray terminator line
-        check_link(item)
-        assert item.selector is not None and item.host is not None and item.port is not None
-        host = item.host.strip().decode("latin-1").lower().strip("[]")
-        tls = menu_url.tls and (host, item.port) == (menu_url.host, menu_url.port)
-        return GopherURL(host, item.port, item.type, item.selector, None, None, tls)
+        url = url_for_item(item)
+        if menu_url.tls and (url.host, url.port) == (menu_url.host, menu_url.port):
+            return attrs.evolve(url, tls=True)  # same server: stay on TLS
+        return url
 
     def _wanted(self, targets: list[GopherURL]) -> tuple[list[bool], list[bool]]:
         """For each link: must it be fetched, and does the mirror hold it already?
