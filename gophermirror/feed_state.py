@@ -37,10 +37,10 @@ from .protocol import (
     NON_FETCHABLE_TYPES,
     TEXT,
     GopherURL,
-    check_link,
     decode_for_humans,
     format_url,
     parse_menu,
+    url_for_item,
 )
 
 STATE_FILE: Final = "feeds.sqlite"
@@ -295,15 +295,13 @@ def feed_links(body: bytes, feed_url: GopherURL) -> list[FeedLink]:
         if item.is_info or not is_article_type(item.type) or item.is_url_link:
             continue
         try:
-            check_link(item)
+            url = url_for_item(item)
         except BadMenuLine:
             continue
-        assert item.selector is not None and item.host is not None
-        host = item.host.strip().decode("latin-1").lower().strip("[]")
-        if (host, item.port) != (feed_url.host, feed_url.port) or item.selector in seen:
+        if (url.host, url.port) != (feed_url.host, feed_url.port) or url.selector in seen:
             continue
-        seen.add(item.selector)
-        links.append(FeedLink(item.selector, item.type, item.display))
+        seen.add(url.selector)
+        links.append(FeedLink(url.selector, item.type, item.display))
     return links
 
 
