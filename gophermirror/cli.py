@@ -272,8 +272,8 @@ def _root(args: argparse.Namespace, config: Config, attr: str = "root") -> Path:
 
 def _fetch(args: argparse.Namespace, config: Config) -> int:
     from . import ui
-    from .client import fetch
-    from .protocol import MENU, error_message, parse_menu
+    from .client import fetch, server_error
+    from .protocol import MENU, parse_menu
 
     limits = config.politeness.limits()
     if args.raw:
@@ -282,10 +282,9 @@ def _fetch(args: argparse.Namespace, config: Config) -> int:
         result = trio.run(lambda: fetch(args.url, limits, check_error=False))
         sys.stdout.buffer.write(result.raw)
         sys.stdout.buffer.flush()
-        message = error_message(result.body) if len(result.body) < 8192 else None
-        if message is not None:
-            text = message.decode("utf-8", "replace").strip()
-            print(f"gophermirror: {result.url}: server error: {text}", file=sys.stderr)
+        error = server_error(result)
+        if error is not None:
+            print(f"gophermirror: {error}", file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
     result = trio.run(fetch, args.url, limits)

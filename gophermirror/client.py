@@ -204,12 +204,26 @@ async def fetch(
             # Closing a plain socket cannot block: no cancel scope, no checkpoint.
             conn.close()
     response = reader.response()
-    if check_error and len(response.body) < 8192:
-        message = error_message(response.body)
-        if message is not None:
-            text = message.decode("utf-8", "replace").strip() or "error item"
-            raise ServerError(f"server error: {text}", url)
-    return FetchResult(url, response.body, response.terminator, trio.current_time() - start)
+    result = FetchResult(url, response.body, response.terminator, trio.current_time() - start)
+    if check_error:
+        error = server_error(result)
+        if error is not None:
+            raise error
+    return result
+
+
+def server_error(result: FetchResult) -> ServerError | None:
+    """The ``ServerError`` a reply stands for, if it is a type-3 error item.
+
+    Only small replies are looked at: an error item is a line or two.
+    """
+    if len(result.body) >= 8192:
+        return None
+    message = error_message(result.body)
+    if message is None:
+        return None
+    text = message.decode("utf-8", "replace").strip() or "error item"
+    return ServerError(f"server error: {text}", result.url)
 
 
 def _terminated(reader: ResponseReader, tail: bytes) -> bool:
